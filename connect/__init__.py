@@ -1,0 +1,136 @@
+"""Connect: a creator affiliate platform. `create_app` wires the pieces together, nothing more."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from connect.config import Settings, flask_config
+from connect.core.templating import register_template_helpers
+from connect.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_LOCALES = ("en", "es", "fr", "pl", "ru", "pt_BR")
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    settings = Settings.from_env()
+    settings.validate()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=os.environ.get("CONNECT_INSTANCE_PATH", str(ROOT / "instance")),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(flask_config(settings, app.instance_path))
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    register_logging(app)
+    register_extensions(app)
+    register_template_helpers(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_cli(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    import connect.models  # noqa: F401 - every model registered before the metadata is used
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Any:
+        from connect.accounts.models import User
+
+        try:
+            return db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+
+
+def select_locale() -> str | None:
+    if current_user and current_user.is_authenticated and current_user.locale:
+        return current_user.locale
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+
+
+def register_blueprints(app: Flask) -> None:
+    from connect.accounts.routes import bp as accounts_bp
+    from connect.admin.routes import bp as admin_bp
+    from connect.brands.routes import bp as brands_bp
+    from connect.core.errors import register_error_handlers
+    from connect.creators.routes import bp as creators_bp
+    from connect.finance.routes import bp as finance_bp
+
+    for bp in (accounts_bp, admin_bp, brands_bp, creators_bp, finance_bp):
+        app.register_blueprint(bp)
+    register_error_handlers(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.after_request
+    def commit_successful_request(response: Any) -> Any:
+        # The request owns the transaction: a response below 400 commits what the services
+        # flushed; anything else is rolled back when the session is removed at teardown.
+        if response.status_code < 400 and db.session.is_active:
+            db.session.commit()
+        return response
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
+            "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        return response
+
+    @app.context_processor
+    def inject_globals() -> dict[str, Any]:
+        return {"supported_locales": SUPPORTED_LOCALES, "current_brand": g.get("brand")}
+
+
+def register_cli(app: Flask) -> None:
+    from connect.cli import register_commands
+
+    register_commands(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # WAL lets the web and the worker read while one writes; foreign keys are off by default.
+    module = type(dbapi_connection).__module__
+    if module.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()

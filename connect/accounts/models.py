@@ -1,0 +1,49 @@
+"""Users and their role."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, relationship
+
+from connect.core.models import IdMixin, TimestampsMixin, column
+from connect.core.types import UTCDateTime, enum_type
+from connect.extensions import db
+
+if TYPE_CHECKING:
+    from connect.brands.models import BrandMember
+
+
+class Role(enum.StrEnum):
+    CREATOR = "creator"
+    BRAND = "brand"  # brand staff; which brands, and with what power, is in brand_members
+    FINANCE = "finance"
+    ADMIN = "admin"
+
+
+class User(UserMixin, IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "users"
+
+    #: Lower-cased at the service boundary; unique.
+    email: Mapped[str] = column(String(254), unique=True)
+    #: argon2id hash (argon2-cffi's encoded form).
+    password_hash: Mapped[str] = column(String(255))
+    name: Mapped[str] = column(String(120))
+    role: Mapped[Role] = column(enum_type(Role))
+    #: UI language (BCP 47, e.g. `pt_BR`); empty means follow the browser.
+    locale: Mapped[str] = column(String(10), default="")
+    is_active_flag: Mapped[bool] = column("is_active", default=True)
+    last_login_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+
+    memberships: Mapped[list[BrandMember]] = relationship(back_populates="user")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.is_active_flag
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"

@@ -1,0 +1,1 @@
+"""Admin portal: approvals, moderation, audit log."""

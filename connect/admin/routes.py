@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from connect.accounts.models import Role
+from connect.accounts.services import AccountError
+from connect.admin.forms import CreatorStatusForm
+from connect.admin.services import audit_page, creators_page, queue_counts
+from connect.brands.models import Brand
+from connect.core.pagination import page_arg
+from connect.core.policy import role_required
+from connect.core.time import utcnow
+from connect.creators.models import Creator, CreatorStatus
+from connect.creators.services import set_creator_status
+from connect.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/")
+@role_required(Role.ADMIN)
+def home() -> Any:
+    return render_template("admin/home.html", counts=queue_counts(db.session))
+
+
+@bp.get("/creators")
+@role_required(Role.ADMIN)
+def creators() -> Any:
+    raw = request.args.get("status", "pending")
+    if raw not in {"all", *CreatorStatus}:
+        abort(400)
+    status = None if raw == "all" else CreatorStatus(raw)
+    page = page_arg()
+    rows, total = creators_page(db.session, status=status, page=page)
+    return render_template(
+        "admin/creators.html",
+        creators=rows,
+        total=total,
+        page=page,
+        status=raw,
+        statuses=["all", *CreatorStatus],
+    )
+
+
+@bp.get("/creators/<int:creator_id>")
+@role_required(Role.ADMIN)
+def creator(creator_id: int) -> Any:
+    found = db.get_or_404(Creator, creator_id)
+    return render_template("admin/creator.html", creator=found, form=CreatorStatusForm())
+
+
+@bp.post("/creators/<int:creator_id>/status")
+@role_required(Role.ADMIN)
+def creator_status(creator_id: int) -> Any:
+    found = db.get_or_404(Creator, creator_id)
+    form = CreatorStatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        set_creator_status(
+            db.session,
+            found,
+            CreatorStatus(form.status.data),
+            actor=current_user,
+            now=utcnow(),
+            note=form.note.data or "",
+        )
+    except AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.creator", creator_id=found.id))
+    flash(_("%(name)s is now %(status)s.", name=found.display_name, status=found.status), "success")
+    return redirect(url_for("admin.creators"))
+
+
+@bp.get("/brands")
+@role_required(Role.ADMIN)
+def brands() -> Any:
+    rows = db.session.scalars(select(Brand).order_by(Brand.name))
+    return render_template("admin/brands.html", brands=list(rows))
+
+
+@bp.get("/audit")
+@role_required(Role.ADMIN)
+def audit() -> Any:
+    return render_template("admin/audit.html", events=audit_page(db.session, page=page_arg()))

@@ -1,0 +1,111 @@
+"""Brands (the marketplace's sellers), their staff, verified domains and catalogue."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, relationship
+
+from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
+from connect.core.types import UTCDateTime, enum_type
+from connect.extensions import db
+
+if TYPE_CHECKING:
+    from connect.accounts.models import User
+
+
+class BrandStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SUSPENDED = "suspended"
+
+
+class BrandRole(enum.StrEnum):
+    OWNER = "owner"
+    MANAGER = "manager"
+    VIEWER = "viewer"
+
+
+class Brand(IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "brands"
+    __table_args__ = (
+        CheckConstraint("default_rate_bps BETWEEN 0 AND 10000", name="default_rate_range"),
+        CheckConstraint("return_window_days BETWEEN 0 AND 365", name="return_window_range"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+    )
+
+    name: Mapped[str] = column(String(120))
+    slug: Mapped[str] = column(String(60), unique=True)
+    status: Mapped[BrandStatus] = column(enum_type(BrandStatus), default=BrandStatus.PENDING)
+    #: Commission when neither the campaign nor its product rates apply, in basis points.
+    default_rate_bps: Mapped[int] = column(default=500)
+    #: Query parameter that carries the click id to the brand's site.
+    click_param: Mapped[str] = column(String(40), default="cx_click")
+    #: Days after an order before its commission is approved (returns window).
+    return_window_days: Mapped[int] = column(default=30)
+    #: Currency of budgets and reports (ISO 4217).
+    currency: Mapped[str] = column(String(3), default="USD")
+    website: Mapped[str] = column(String(255), default="")
+
+    members: Mapped[list[BrandMember]] = relationship(back_populates="brand")
+    domains: Mapped[list[BrandDomain]] = relationship(
+        back_populates="brand", cascade="all, delete-orphan", order_by="BrandDomain.domain"
+    )
+
+
+class BrandMember(IdMixin, CreatedMixin, db.Model):
+    __tablename__ = "brand_members"
+    __table_args__ = (UniqueConstraint("brand_id", "user_id"),)
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[BrandRole] = column(enum_type(BrandRole), default=BrandRole.VIEWER)
+
+    brand: Mapped[Brand] = relationship(back_populates="members")
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class BrandDomain(IdMixin, CreatedMixin, db.Model):
+    """A host the brand's links may redirect to. Only verified domains are redirect targets."""
+
+    __tablename__ = "brand_domains"
+    __table_args__ = (UniqueConstraint("domain"),)
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    #: Lower-case ASCII (IDNA) host name, no port, e.g. `shop.example.com`.
+    domain: Mapped[str] = column(String(253))
+    verified_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+
+    brand: Mapped[Brand] = relationship(back_populates="domains")
+
+
+class ProductStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class Product(IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "sku"),
+        CheckConstraint("price_minor >= 0", name="price_non_negative"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+    )
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = column(String(64))
+    title: Mapped[str] = column(String(255))
+    #: Product page on one of the brand's verified domains.
+    url: Mapped[str] = column(String(2048))
+    price_minor: Mapped[int] = column(BigInteger)
+    currency: Mapped[str] = column(String(3))
+    category: Mapped[str] = column(String(80), default="", index=True)
+    image_url: Mapped[str] = column(String(2048), default="")
+    #: ISO 3166 codes where the product sells; empty means everywhere.
+    countries: Mapped[list[str]] = column(JSON, default=list)
+    status: Mapped[ProductStatus] = column(enum_type(ProductStatus), default=ProductStatus.ACTIVE)
+
+    brand: Mapped[Brand] = relationship()

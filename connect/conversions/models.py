@@ -1,0 +1,134 @@
+"""Orders reported by brands, their lines and refunds, and the commissions they earn."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, relationship
+
+from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
+from connect.core.types import ExactDecimal, UTCDateTime, enum_type
+from connect.extensions import db
+
+
+class OrderStatus(enum.StrEnum):
+    RECEIVED = "received"  # waiting for the attribution job
+    ATTRIBUTED = "attributed"
+    UNATTRIBUTED = "unattributed"  # no qualifying click: no commission, kept for reporting
+
+
+class Order(IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "external_id"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+    )
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
+    #: The brand's own order id; (brand, external_id) is the idempotency key of intake.
+    external_id: Mapped[str] = column(String(100))
+    #: SHA-256 of the canonical request body: the same id with another body is a conflict.
+    body_sha256: Mapped[str] = column(String(64))
+    ordered_at: Mapped[datetime] = column(UTCDateTime)
+    currency: Mapped[str] = column(String(3))
+    customer_country: Mapped[str] = column(String(2), default="ZZ")
+    #: Keyed hash of the buyer's e-mail, for self-referral checks.
+    customer_email_hash: Mapped[str] = column(String(64), default="")
+    click_id: Mapped[str] = column(String(32), default="")
+    visitor_id: Mapped[str] = column(String(32), default="")
+    promo_code: Mapped[str] = column(String(40), default="")
+    status: Mapped[OrderStatus] = column(enum_type(OrderStatus), default=OrderStatus.RECEIVED)
+    #: The click that won attribution, and whose it is.
+    attributed_click_id: Mapped[str | None] = column(String(32), nullable=True)
+    link_id: Mapped[int | None] = column(ForeignKey("links.id"), nullable=True)
+    creator_id: Mapped[int | None] = column(ForeignKey("creators.id"), nullable=True, index=True)
+    campaign_id: Mapped[int | None] = column(ForeignKey("campaigns.id"), nullable=True, index=True)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"
+    )
+
+
+class OrderLine(IdMixin, db.Model):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price_minor >= 0", name="price_non_negative"),
+        CheckConstraint(
+            "refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refund_bounds"
+        ),
+    )
+
+    order_id: Mapped[int] = column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    line_no: Mapped[int] = column()
+    sku: Mapped[str] = column(String(64))
+    product_id: Mapped[int | None] = column(ForeignKey("products.id"), nullable=True)
+    category: Mapped[str] = column(String(80), default="")
+    quantity: Mapped[int] = column()
+    #: In the order's currency.
+    unit_price_minor: Mapped[int] = column(BigInteger)
+    refunded_quantity: Mapped[int] = column(default=0)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Refund(IdMixin, CreatedMixin, db.Model):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "idempotency_key"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
+    order_id: Mapped[int] = column(ForeignKey("orders.id"), index=True)
+    order_line_id: Mapped[int] = column(ForeignKey("order_lines.id"), index=True)
+    idempotency_key: Mapped[str] = column(String(100))
+    quantity: Mapped[int] = column()
+    refunded_at: Mapped[datetime] = column(UTCDateTime)
+
+
+class CommissionStatus(enum.StrEnum):
+    PENDING = "pending"  # inside the return window
+    HELD = "held"  # fraud or self-referral review
+    APPROVED = "approved"  # payable
+    PAID = "paid"
+    REVERSED = "reversed"
+    REJECTED = "rejected"  # a hold that review turned down
+
+
+class Commission(IdMixin, TimestampsMixin, db.Model):
+    """What one order line earns one creator. Amounts are derived; the ledger is the record."""
+
+    __tablename__ = "commissions"
+    __table_args__ = (
+        UniqueConstraint("order_line_id"),
+        CheckConstraint("rate_bps >= 0", name="rate_non_negative"),
+        CheckConstraint("amount_minor >= 0 AND capped_minor >= 0", name="amounts_non_negative"),
+        CheckConstraint("length(currency) = 3 AND length(base_currency) = 3", name="currency_iso"),
+    )
+
+    order_line_id: Mapped[int] = column(ForeignKey("order_lines.id"))
+    order_id: Mapped[int] = column(ForeignKey("orders.id"), index=True)
+    creator_id: Mapped[int] = column(ForeignKey("creators.id"), index=True)
+    brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
+    campaign_id: Mapped[int | None] = column(ForeignKey("campaigns.id"), nullable=True, index=True)
+    #: Campaign or brand rate plus tier bonus, in basis points.
+    rate_bps: Mapped[int] = column()
+    #: Line value the rate applies to, in the order's currency.
+    base_minor: Mapped[int] = column(BigInteger)
+    base_currency: Mapped[str] = column(String(3))
+    #: Units of `currency` per unit of `base_currency` on the order date.
+    fx_rate: Mapped[Decimal] = column(ExactDecimal)
+    #: Earned, in the creator's payout currency.
+    amount_minor: Mapped[int] = column(BigInteger)
+    currency: Mapped[str] = column(String(3))
+    #: The part the campaign budget could not cover: recorded, never paid.
+    capped_minor: Mapped[int] = column(BigInteger, default=0)
+    status: Mapped[CommissionStatus] = column(enum_type(CommissionStatus))
+    hold_reason: Mapped[str] = column(String(200), default="")
+    approve_after: Mapped[datetime] = column(UTCDateTime, index=True)
+    payout_id: Mapped[int | None] = column(ForeignKey("payouts.id"), nullable=True, index=True)

@@ -1,0 +1,1 @@
+"""Pieces shared by every domain: time, money, identifiers, access policy, errors."""

@@ -1,0 +1,59 @@
+"""Background work: queues named by purpose, jobs enqueued only after the transaction commits.
+
+Jobs get ids, never ORM objects. RQ delivers at least once, so every job must be idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+QUEUES = ("default", "clicks", "attribution", "payouts", "periodic")
+_PENDING = "connect_pending_jobs"
+
+
+def redis_connection() -> Redis:
+    """The app's Redis connection, one per app (a pool underneath)."""
+    conn = current_app.extensions.get("connect_redis")
+    if conn is None:
+        url = current_app.config["REDIS_URL"]
+        if not url:
+            raise RuntimeError("REDIS_URL is not set: background jobs need Redis")
+        conn = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        current_app.extensions["connect_redis"] = conn
+    return conn
+
+
+def queue(name: str = "default") -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=redis_connection(), default_timeout=600)
+
+
+def enqueue_after_commit(
+    session: Session,
+    func: Callable[..., Any] | str,
+    *args: Any,
+    queue_name: str = "default",
+    job_id: str | None = None,
+) -> None:
+    """Enqueue `func(*args)` once `session` commits; dropped if it rolls back."""
+    session.info.setdefault(_PENDING, []).append((queue_name, func, args, job_id))
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_pending_jobs(session: Session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    for queue_name, func, args, job_id in pending:
+        queue(queue_name).enqueue(func, *args, job_id=job_id, failure_ttl=7 * 24 * 3600)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_jobs(session: Session) -> None:
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,126 @@
+"""Who may do what. Every view declares its rule with one of these decorators; the access-matrix
+test fails for any route that has none.
+
+Tenant rule: a brand's staff reach a brand only through their membership, and a creator only their
+own rows. A row of another tenant answers 404, not 403, so ids and slugs do not leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, g, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from connect.accounts.models import Role, User
+from connect.brands.models import Brand, BrandMember, BrandRole
+from connect.creators.models import Creator, CreatorStatus
+from connect.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_BRAND_ROLE_RANK = {BrandRole.VIEWER: 0, BrandRole.MANAGER: 1, BrandRole.OWNER: 2}
+
+
+def public(view: F) -> F:
+    """Open to everyone, signed in or not."""
+    view.access_rule = "public"  # type: ignore[attr-defined]
+    return view
+
+
+def _login_redirect() -> Any:
+    return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+
+
+def login_required(view: F) -> F:
+    """Any signed-in user."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return _login_redirect()
+        return view(*args, **kwargs)
+
+    wrapper.access_rule = "login"  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def role_required(*roles: Role) -> Callable[[F], F]:
+    """Signed in with one of `roles`; anyone else gets 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return _login_redirect()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapper.access_rule = "role:" + ",".join(sorted(roles))  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def creator_required(approved: bool = False) -> Callable[[F], F]:
+    """A creator; the view gets `creator` (their own profile, never anyone else's)."""
+
+    def decorator(view: F) -> F:
+        @role_required(Role.CREATOR)
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            creator = db.session.scalar(select(Creator).where(Creator.user_id == current_user.id))
+            if creator is None:
+                abort(403)
+            if approved and creator.status != CreatorStatus.APPROVED:
+                abort(403)
+            g.creator = creator
+            return view(*args, creator=creator, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def brand_member_required(min_role: BrandRole = BrandRole.VIEWER) -> Callable[[F], F]:
+    """A member of the brand named by the `brand_slug` URL part, with at least `min_role`.
+
+    The view gets `brand` and `membership` instead of the slug. Not a member: 404.
+    """
+
+    def decorator(view: F) -> F:
+        @role_required(Role.BRAND)
+        @wraps(view)
+        def wrapper(*args: Any, brand_slug: str, **kwargs: Any) -> Any:
+            row = db.session.execute(
+                select(Brand, BrandMember)
+                .join(BrandMember, BrandMember.brand_id == Brand.id)
+                .where(Brand.slug == brand_slug, BrandMember.user_id == current_user.id)
+            ).first()
+            if row is None:
+                abort(404)
+            brand, membership = row
+            if _BRAND_ROLE_RANK[membership.role] < _BRAND_ROLE_RANK[min_role]:
+                abort(403)
+            g.brand = brand
+            return view(*args, brand=brand, membership=membership, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def brands_of(user: User) -> list[Brand]:
+    """The brands a user is staff of, by name."""
+    return list(
+        db.session.scalars(
+            select(Brand)
+            .join(BrandMember, BrandMember.brand_id == Brand.id)
+            .where(BrandMember.user_id == user.id)
+            .order_by(Brand.name)
+        )
+    )

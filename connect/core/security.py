@@ -1,0 +1,58 @@
+"""Password hashing, keyed hashes, and safe redirect targets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+
+def _hasher() -> PasswordHasher:
+    hasher = current_app.extensions.get("connect_hasher")
+    if hasher is None:
+        if current_app.config["TESTING"]:
+            # Cheap parameters keep the suite fast; still argon2id, still salted.
+            hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        else:
+            hasher = PasswordHasher()  # argon2-cffi's RFC 9106 low-memory profile
+        current_app.extensions["connect_hasher"] = hasher
+    return hasher
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher().check_needs_rehash(password_hash)
+
+
+def keyed_hash(value: str, purpose: str) -> str:
+    """HMAC-SHA256 of `value` under IP_HASH_KEY, separated by purpose (`ip`, `email`, ...)."""
+    key = current_app.config["IP_HASH_KEY"].encode()
+    return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A same-site path to go to after login, or `default`. Never an absolute or odd URL."""
+    if not target or len(target) > 512:
+        return default
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target

@@ -1,0 +1,1 @@
+"""Creators: profiles, sign-up, approval and the creator's portal home."""

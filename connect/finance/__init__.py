@@ -1,0 +1,1 @@
+"""Finance staff's portal: liabilities, payout batches, exports."""

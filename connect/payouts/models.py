@@ -1,0 +1,92 @@
+"""How creators are paid: payout methods, batches, payouts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, relationship
+
+from connect.core.models import IdMixin, TimestampsMixin, column
+from connect.core.types import UTCDateTime, enum_type
+from connect.extensions import db
+
+
+class Rail(enum.StrEnum):
+    STRIPE = "stripe"
+    SEPA = "sepa"
+    PAYPAL = "paypal"
+    CSV = "csv"  # any other bank rail, paid from a plain file
+
+
+class PayoutMethod(IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "payout_methods"
+
+    creator_id: Mapped[int] = column(ForeignKey("creators.id", ondelete="CASCADE"), unique=True)
+    rail: Mapped[Rail] = column(enum_type(Rail))
+    stripe_account_id: Mapped[str] = column(String(64), default="")
+    #: Set from Stripe's `account.updated` webhook.
+    payouts_enabled: Mapped[bool] = column(default=False)
+    iban: Mapped[str] = column(String(34), default="")
+    bic: Mapped[str] = column(String(11), default="")
+    account_holder: Mapped[str] = column(String(140), default="")
+    paypal_email: Mapped[str] = column(String(254), default="")
+
+
+class BatchStatus(enum.StrEnum):
+    BUILDING = "building"
+    REVIEW = "review"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class PayoutBatch(IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "payout_batches"
+    __table_args__ = (
+        CheckConstraint("period_end >= period_start", name="period_ordered"),
+        CheckConstraint(
+            "approved_by_id IS NULL OR approved_by_id <> created_by_id", name="four_eyes"
+        ),
+    )
+
+    period_start: Mapped[date] = column(Date)
+    period_end: Mapped[date] = column(Date)
+    status: Mapped[BatchStatus] = column(enum_type(BatchStatus), default=BatchStatus.BUILDING)
+    created_by_id: Mapped[int] = column(ForeignKey("users.id"))
+    approved_by_id: Mapped[int | None] = column(ForeignKey("users.id"), nullable=True)
+    approved_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+
+    payouts: Mapped[list[Payout]] = relationship(back_populates="batch")
+
+
+class PayoutStatus(enum.StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"  # idempotency key stored, provider call may be in progress
+    SENT = "sent"  # Stripe accepted the transfer, or the file was exported
+    PAID = "paid"
+    FAILED = "failed"  # amount returned to the creator's approved balance
+
+
+class Payout(IdMixin, TimestampsMixin, db.Model):
+    __tablename__ = "payouts"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "creator_id", "currency"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+    )
+
+    batch_id: Mapped[int] = column(ForeignKey("payout_batches.id"), index=True)
+    creator_id: Mapped[int] = column(ForeignKey("creators.id"), index=True)
+    amount_minor: Mapped[int] = column(BigInteger)
+    currency: Mapped[str] = column(String(3))
+    rail: Mapped[Rail] = column(enum_type(Rail))
+    status: Mapped[PayoutStatus] = column(enum_type(PayoutStatus), default=PayoutStatus.PLANNED)
+    #: Sent with every provider call for this payout; stored before the first call.
+    idempotency_key: Mapped[str] = column(String(64), unique=True)
+    provider_ref: Mapped[str] = column(String(64), default="")
+    failure_reason: Mapped[str] = column(String(255), default="")
+
+    batch: Mapped[PayoutBatch] = relationship(back_populates="payouts")

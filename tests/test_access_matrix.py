@@ -1,0 +1,145 @@
+"""Every route, every kind of user: who gets what, and no tenant ever sees another's rows.
+
+Adding a route without a row here fails `test_every_route_is_in_the_matrix`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from connect import create_app
+from connect.accounts.models import Role
+from connect.core.policy import public
+from connect.extensions import db
+from tests import factories
+from tests.conftest import login
+
+ACTORS = ["anon", "creator_a", "creator_b", "brand_x", "brand_y", "finance", "admin"]
+EMAILS = {
+    "creator_a": "alice@example.com",
+    "creator_b": "bob@example.com",
+    "brand_x": "staff@x.example",
+    "brand_y": "staff@y.example",
+    "finance": "fin@example.com",
+    "admin": "root@example.com",
+}
+L = 302  # redirect to the login page (anonymous), or to the user's home
+ALL = dict.fromkeys(ACTORS, 200)
+
+
+def only(allowed: dict[str, int], others: int = 403) -> dict[str, int]:
+    out = dict.fromkeys(ACTORS, others)
+    out["anon"] = L
+    out.update(allowed)
+    return out
+
+
+# rule -> (path template, {actor: status}); {x}, {a} are filled with brand X's slug and
+# creator A's id, so the rows for brand Y and creator B test cross-tenant reads.
+MATRIX: dict[str, tuple[str, dict[str, int]]] = {
+    "/": ("/", {a: (200 if a == "anon" else L) for a in ACTORS}),
+    "/login": ("/login", {a: (200 if a == "anon" else L) for a in ACTORS}),
+    "/signup": ("/signup", {a: (200 if a == "anon" else L) for a in ACTORS}),
+    "/logout": ("/logout", dict.fromkeys(ACTORS, 405)),
+    "/password/forgot": ("/password/forgot", ALL),
+    "/password/reset/<token>": ("/password/reset/not-a-token", dict.fromkeys(ACTORS, L)),
+    "/healthz": ("/healthz", ALL),
+    "/creator/": ("/creator/", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/profile": ("/creator/profile", only({"creator_a": 200, "creator_b": 200})),
+    "/brand/": ("/brand/", only({"brand_x": L, "brand_y": L})),
+    "/brand/<brand_slug>/": ("/brand/{x}/", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/products": ("/brand/{x}/products", only({"brand_x": 200, "brand_y": 404})),
+    "/finance/": ("/finance/", only({"finance": 200, "admin": 200})),
+    "/admin/": ("/admin/", only({"admin": 200})),
+    "/admin/creators": ("/admin/creators", only({"admin": 200})),
+    "/admin/creators/<int:creator_id>": ("/admin/creators/{a}", only({"admin": 200})),
+    "/admin/creators/<int:creator_id>/status": (
+        "/admin/creators/{a}/status",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/admin/brands": ("/admin/brands", only({"admin": 200})),
+    "/admin/audit": ("/admin/audit", only({"admin": 200})),
+}
+
+
+@pytest.fixture
+def world(app: Flask) -> dict[str, object]:
+    with app.app_context():
+        a = factories.creator(handle="alice")
+        factories.creator(handle="bob")
+        x = factories.brand("xbrand", staff_email=EMAILS["brand_x"])
+        y = factories.brand("ybrand", staff_email=EMAILS["brand_y"])
+        factories.product(x, "X-SKU-1", "Xylophone")
+        factories.product(y, "Y-SKU-1", "Yoyo")
+        factories.user(Role.FINANCE, email=EMAILS["finance"])
+        factories.user(Role.ADMIN, email=EMAILS["admin"])
+        db.session.commit()
+        return {"x": x.slug, "a": a.id}
+
+
+def test_every_route_is_in_the_matrix(app: Flask) -> None:
+    rules = {r.rule for r in app.url_map.iter_rules() if r.endpoint != "static"}
+    assert rules == set(MATRIX), "add new routes to MATRIX with every actor's expected status"
+
+
+def test_every_view_declares_an_access_rule(app: Flask) -> None:
+    missing = [
+        name
+        for name, view in app.view_functions.items()
+        if name != "static" and not hasattr(view, "access_rule")
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_access_matrix(app: Flask, world: dict[str, object], actor: str) -> None:
+    client = app.test_client()
+    if actor != "anon":
+        assert login(client, EMAILS[actor], factories.PASSWORD).status_code == 302
+    failures = []
+    for template, expected in MATRIX.values():
+        path = template.format(**world)
+        got = client.get(path).status_code
+        if got != expected[actor]:
+            failures.append(f"{actor} GET {path}: {got}, expected {expected[actor]}")
+    assert failures == []
+
+
+def test_no_cross_tenant_reads(app: Flask, world: dict[str, object]) -> None:
+    x_staff = app.test_client()
+    login(x_staff, EMAILS["brand_x"], factories.PASSWORD)
+    page = x_staff.get("/brand/xbrand/products").get_data(as_text=True)
+    assert "X-SKU-1" in page
+    assert "Y-SKU-1" not in page
+    assert x_staff.get("/brand/ybrand/products").status_code == 404
+    assert x_staff.get("/brand/ybrand/").status_code == 404
+    assert x_staff.get("/brand/").headers["Location"] == "/brand/xbrand/"
+
+    alice = app.test_client()
+    login(alice, EMAILS["creator_a"], factories.PASSWORD)
+    for path in ("/creator/", "/creator/profile"):
+        page = alice.get(path).get_data(as_text=True)
+        assert "Alice" in page
+        assert "Bob" not in page and "bob@example.com" not in page
+
+
+def test_error_pages_do_not_leak_internals(app: Flask, client) -> None:
+    resp = client.get("/no/such/page")
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 404
+    assert "This page does not exist." in body
+    assert "Traceback" not in body and "werkzeug" not in body.lower()
+
+    fresh = create_app(dict(app.config))
+
+    @fresh.get("/_boom")
+    @public
+    def boom() -> str:
+        raise RuntimeError("secret internal detail s3cr3t")
+
+    resp = fresh.test_client().get("/_boom")
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 500
+    assert "s3cr3t" not in body and "RuntimeError" not in body
+    assert "Something went wrong on our side" in body
