@@ -17,6 +17,7 @@ import time
 
 from redis import Redis
 from redis.exceptions import RedisError
+from werkzeug.serving import run_simple
 
 DEV_REDIS_PORT = 6390
 
@@ -83,11 +84,11 @@ def run_dev(port: int) -> None:
     children.append(worker)
 
     def stop(*_: object) -> None:
+        # The worker first (it finishes its job), Redis last, so nothing loses its connection.
         for child in reversed(children):
             child.terminate()
-        for child in children:
             try:
-                child.wait(timeout=5)
+                child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
 
@@ -99,7 +100,7 @@ def run_dev(port: int) -> None:
     watchdog = threading.Thread(target=_watch, args=(worker,), daemon=True)
     watchdog.start()
     try:
-        app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
+        run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     finally:
         stop()
 
