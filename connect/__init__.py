@@ -11,8 +11,9 @@ from flask import Flask, g, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from connect.config import Settings, flask_config
+from connect.config import Settings, engine_options, flask_config
 from connect.core.templating import register_template_helpers
 from connect.extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -33,7 +34,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(flask_config(settings, app.instance_path))
     if overrides:
         app.config.from_mapping(overrides)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
 
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     register_logging(app)
     register_extensions(app)
     register_template_helpers(app)
@@ -86,10 +93,13 @@ def register_blueprints(app: Flask) -> None:
     from connect.core.errors import register_error_handlers
     from connect.creators.routes import bp as creators_bp
     from connect.finance.routes import bp as finance_bp
+    from connect.tracking.routes import bp as tracking_bp
+    from connect.tracking.routes import init_tracking
 
-    for bp in (accounts_bp, admin_bp, brands_bp, creators_bp, finance_bp):
+    for bp in (accounts_bp, admin_bp, brands_bp, creators_bp, finance_bp, tracking_bp):
         app.register_blueprint(bp)
     register_error_handlers(app)
+    init_tracking(app)
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -97,7 +107,9 @@ def register_request_hooks(app: Flask) -> None:
     def commit_successful_request(response: Any) -> Any:
         # The request owns the transaction: a response below 400 commits what the services
         # flushed; anything else is rolled back when the session is removed at teardown.
-        if response.status_code < 400 and db.session.is_active:
+        # `registry.has()`: a request that never touched the database (the redirect on a cache
+        # hit) must not open a session just to commit nothing.
+        if response.status_code < 400 and db.session.registry.has():
             db.session.commit()
         return response
 

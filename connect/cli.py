@@ -20,6 +20,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(cron_command)
     app.cli.add_command(dev_command)
 
 
@@ -78,6 +79,16 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     from workers.run import run_worker
 
     run_worker(current_app._get_current_object(), queues or QUEUES, burst=burst)
+
+
+@click.command("cron")
+@with_appcontext
+def cron_command() -> None:
+    """Enqueue the periodic jobs (click drain, spool drain, retention) on schedule."""
+    from connect.core.jobs import redis_connection
+    from workers.cron import build_scheduler
+
+    build_scheduler(redis_connection()).start()
 
 
 @click.command("dev")

@@ -59,6 +59,10 @@ class Settings:
     stripe_webhook_secret: str
     mail_log_only: bool
     login_rate_limit: str
+    link_base_url: str
+    geo_country_header: str
+    trusted_proxy_count: int
+    click_retention_months: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,6 +82,10 @@ class Settings:
             ),
             mail_log_only=env_bool("MAIL_LOG_ONLY", True),
             login_rate_limit=os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+            link_base_url=os.environ.get("LINK_BASE_URL", ""),
+            geo_country_header=os.environ.get("GEO_COUNTRY_HEADER", ""),
+            trusted_proxy_count=env_int("TRUSTED_PROXY_COUNT", 0),
+            click_retention_months=env_int("CLICK_RETENTION_MONTHS", 25),
         )
 
     def validate(self) -> None:
@@ -118,7 +126,6 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         "SECRET_KEY": settings.secret_key,
         "IP_HASH_KEY": settings.ip_hash_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": settings.redis_url,
         "S3_ENDPOINT_URL": settings.s3_endpoint_url,
         "S3_BUCKET": settings.s3_bucket,
@@ -139,4 +146,20 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "PASSWORD_RESET_MAX_AGE": 3600,
+        # Short links are served from here (e.g. https://cnct.example); empty: the request host.
+        "LINK_BASE_URL": settings.link_base_url,
+        # A header set by the trusted proxy or CDN with the visitor's country (CF-IPCountry).
+        "GEO_COUNTRY_HEADER": settings.geo_country_header if settings.trusted_proxy_count else "",
+        "TRUSTED_PROXY_COUNT": settings.trusted_proxy_count,
+        "LINK_CACHE_SECONDS": 10.0,
+        "CLICK_RETENTION_MONTHS": settings.click_retention_months,
     }
+
+
+def engine_options(database_url: str) -> dict[str, object]:
+    """SQLAlchemy engine options for the final database URL."""
+    options: dict[str, object] = {"pool_pre_ping": True}
+    if database_url.startswith("postgresql"):
+        # Dates are cut in UTC whatever the server's zone: reports and retention agree.
+        options["connect_args"] = {"options": "-c timezone=UTC"}
+    return options

@@ -12,6 +12,7 @@ from connect import create_app
 from connect.accounts.models import Role
 from connect.core.policy import public
 from connect.extensions import db
+from connect.tracking.services import create_link
 from tests import factories
 from tests.conftest import login
 
@@ -60,6 +61,28 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     ),
     "/admin/brands": ("/admin/brands", only({"admin": 200})),
     "/admin/audit": ("/admin/audit", only({"admin": 200})),
+    "/r/<code>": ("/r/{code}", dict.fromkeys(ACTORS, 302)),
+    "/creator/links": ("/creator/links", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/links/new": ("/creator/links/new", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/links/<int:link_id>": (
+        "/creator/links/{link}",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/links/<int:link_id>/status": (
+        "/creator/links/{link}/status",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/links/<int:link_id>/qr.<fmt>": (
+        "/creator/links/{link}/qr.png",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/api-tokens": ("/creator/api-tokens", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/api-tokens/<int:token_id>/revoke": (
+        "/creator/api-tokens/1/revoke",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    # The API takes tokens, not portal sessions: a logged-in browser gets 401 too.
+    "/api/v1/links": ("/api/v1/links", dict.fromkeys(ACTORS, 401)),
 }
 
 
@@ -70,12 +93,13 @@ def world(app: Flask) -> dict[str, object]:
         factories.creator(handle="bob")
         x = factories.brand("xbrand", staff_email=EMAILS["brand_x"])
         y = factories.brand("ybrand", staff_email=EMAILS["brand_y"])
-        factories.product(x, "X-SKU-1", "Xylophone")
+        xp = factories.product(x, "X-SKU-1", "Xylophone")
         factories.product(y, "Y-SKU-1", "Yoyo")
         factories.user(Role.FINANCE, email=EMAILS["finance"])
         factories.user(Role.ADMIN, email=EMAILS["admin"])
+        link = create_link(db.session, a, product_id=xp.id)
         db.session.commit()
-        return {"x": x.slug, "a": a.id}
+        return {"x": x.slug, "a": a.id, "link": link.id, "code": link.code}
 
 
 def test_every_route_is_in_the_matrix(app: Flask) -> None:
@@ -118,6 +142,10 @@ def test_no_cross_tenant_reads(app: Flask, world: dict[str, object]) -> None:
 
     alice = app.test_client()
     login(alice, EMAILS["creator_a"], factories.PASSWORD)
+    assert world["code"] in alice.get("/creator/links").get_data(as_text=True)
+    bob = app.test_client()
+    login(bob, EMAILS["creator_b"], factories.PASSWORD)
+    assert world["code"] not in bob.get("/creator/links").get_data(as_text=True)
     for path in ("/creator/", "/creator/profile"):
         page = alice.get(path).get_data(as_text=True)
         assert "Alice" in page

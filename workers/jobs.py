@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from flask import current_app
 from sqlalchemy import select
 
 from connect.accounts.models import User
+from connect.core.jobs import redis_connection
+from connect.core.time import utcnow
 from connect.extensions import db
+from connect.tracking import tasks as tracking
 from workers.context import job_context
 
 
@@ -13,3 +19,23 @@ def user_exists(user_id: int) -> bool:
     """A read-only probe job: the smoke test of the queue, the worker and the database."""
     with job_context():
         return db.session.scalar(select(User.id).where(User.id == user_id)) is not None
+
+
+def drain_clicks(max_seconds: float = 20.0) -> int:
+    """Clicks from the Redis stream into the database (several may run at once)."""
+    with job_context():
+        return tracking.drain_clicks(db.session, redis_connection(), max_seconds=max_seconds)
+
+
+def drain_click_spool() -> int:
+    """Clicks spooled to this host's disk while Redis and the database were both down."""
+    with job_context():
+        spool = Path(current_app.instance_path) / "click-spool"
+        return tracking.drain_spool(db.session, spool)
+
+
+def purge_clicks() -> int:
+    """Delete clicks past the retention limit that back no commission."""
+    with job_context():
+        months = current_app.config["CLICK_RETENTION_MONTHS"]
+        return tracking.purge_clicks(db.session, utcnow(), months)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import IdMixin, TimestampsMixin, column
@@ -47,3 +47,18 @@ class User(UserMixin, IdMixin, TimestampsMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
+
+
+class ApiToken(IdMixin, TimestampsMixin, db.Model):
+    """A personal API token (creators use them for /api/v1/links). Shown once, stored hashed."""
+
+    __tablename__ = "api_tokens"
+
+    user_id: Mapped[int] = column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = column(String(80))
+    #: The first characters, shown in the portal so a person can tell tokens apart.
+    prefix: Mapped[str] = column(String(12))
+    #: SHA-256 of the whole token (the token is 256 random bits, so no slow hash is needed).
+    token_sha256: Mapped[str] = column(String(64), unique=True)
+    last_used_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)

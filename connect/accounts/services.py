@@ -5,8 +5,11 @@ Services take explicit arguments, flush, and never commit: the request or the jo
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -14,7 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connect.accounts.models import Role, User
+from connect.accounts.models import ApiToken, Role, User
 from connect.audit.services import record
 from connect.core.security import hash_password, needs_rehash, verify_password
 from connect.core.time import utcnow
@@ -158,3 +161,56 @@ def set_password(session: Session, user: User, password: str) -> None:
         raise AccountError(problem, field="password")
     user.password_hash = hash_password(password)
     record(session, actor_id=user.id, action="user.password_changed", target=user)
+
+
+TOKEN_PREFIX = "cxt_"  # noqa: S105 - a public marker, not a secret
+
+
+def _token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for `user`; the plain text is returned once and never stored."""
+    name = name.strip()
+    if not 1 <= len(name) <= 80:
+        raise AccountError("Give the token a name of 1 to 80 characters.", field="name")
+    active = session.scalar(
+        select(func.count()).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    )
+    if active >= 10:
+        raise AccountError("Revoke a token first: ten active tokens at most.", field="name")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, prefix=raw[:12], token_sha256=_token_digest(raw))
+    session.add(token)
+    session.flush()
+    record(session, actor_id=user.id, action="api_token.create", target=token)
+    return token, raw
+
+
+def user_for_api_token(session: Session, raw: str, now: datetime) -> User | None:
+    """The active owner of an unrevoked token, or None."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(raw)))
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.is_active:
+        return None
+    # Once a minute is precise enough and keeps API calls from writing on every request.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+    return user
+
+
+def revoke_api_token(session: Session, user: User, token_id: int, now: datetime) -> ApiToken | None:
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if token is None:
+        return None
+    if token.revoked_at is None:
+        token.revoked_at = now
+        record(session, actor_id=user.id, action="api_token.revoke", target=token)
+    return token

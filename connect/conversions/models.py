@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
@@ -25,6 +25,7 @@ class Order(IdMixin, TimestampsMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("brand_id", "external_id"),
         CheckConstraint("length(currency) = 3", name="currency_iso"),
+        Index("ix_orders_status_time", "status", "ordered_at"),
     )
 
     brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
@@ -42,7 +43,7 @@ class Order(IdMixin, TimestampsMixin, db.Model):
     promo_code: Mapped[str] = column(String(40), default="")
     status: Mapped[OrderStatus] = column(enum_type(OrderStatus), default=OrderStatus.RECEIVED)
     #: The click that won attribution, and whose it is.
-    attributed_click_id: Mapped[str | None] = column(String(32), nullable=True)
+    attributed_click_id: Mapped[str | None] = column(String(32), nullable=True, index=True)
     link_id: Mapped[int | None] = column(ForeignKey("links.id"), nullable=True)
     creator_id: Mapped[int | None] = column(ForeignKey("creators.id"), nullable=True, index=True)
     campaign_id: Mapped[int | None] = column(ForeignKey("campaigns.id"), nullable=True, index=True)

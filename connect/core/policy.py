@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from connect.accounts.models import Role, User
 from connect.brands.models import Brand, BrandMember, BrandRole
+from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus
 from connect.extensions import db
 
@@ -124,3 +125,31 @@ def brands_of(user: User) -> list[Brand]:
             .order_by(Brand.name)
         )
     )
+
+
+def api_token_required(view: F) -> F:
+    """A creator's API token in `Authorization: Bearer ...`; sets `g.api_user`, `g.api_creator`."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from connect.accounts.services import user_for_api_token
+
+        scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+        user = (
+            user_for_api_token(db.session, raw.strip(), utcnow())
+            if scheme.lower() == "bearer"
+            else None
+        )
+        creator = (
+            db.session.scalar(select(Creator).where(Creator.user_id == user.id))
+            if user is not None and user.role == Role.CREATOR
+            else None
+        )
+        if creator is None:
+            body = {"error": "unauthorized", "message": "A valid creator API token is required."}
+            return body, 401, {"WWW-Authenticate": 'Bearer realm="connect"'}
+        g.api_user, g.api_creator = user, creator
+        return view(*args, **kwargs)
+
+    wrapper.access_rule = "api_token"  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]

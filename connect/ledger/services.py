@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from connect.core.db import upsert_insert
 from connect.core.money import Money, MoneyError
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry, LedgerError
 
@@ -39,10 +38,8 @@ def account(session: Session, kind: AccountKind, owner_id: int, currency: str) -
     )
     if found is not None:
         return found
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
-        insert(LedgerAccount)
+        upsert_insert(session, LedgerAccount)
         .values(kind=kind.value, owner_id=owner_id, currency=currency)
         .on_conflict_do_nothing()
     )

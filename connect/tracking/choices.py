@@ -1,0 +1,56 @@
+"""What a creator may pick when making a link: products, campaigns and content open to them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from connect.brands.models import Brand, BrandStatus, Product, ProductStatus
+from connect.campaigns.models import (
+    Campaign,
+    CampaignMember,
+    CampaignStatus,
+    MemberStatus,
+    Visibility,
+)
+from connect.content.models import Content, ContentStatus
+from connect.creators.models import Creator
+
+
+def product_choices(session: Session, creator: Creator) -> dict[str, str]:
+    rows = session.execute(
+        select(Product.id, Product.title, Brand.name)
+        .join(Brand, Brand.id == Product.brand_id)
+        .where(Brand.status == BrandStatus.APPROVED, Product.status == ProductStatus.ACTIVE)
+        .order_by(Brand.name, Product.title)
+    )
+    return {"": "—"} | {str(pid): f"{brand} · {title}" for pid, title, brand in rows}
+
+
+def campaign_choices(session: Session, creator: Creator, today: date) -> dict[str, str]:
+    member = select(CampaignMember.campaign_id).where(
+        CampaignMember.creator_id == creator.id, CampaignMember.status == MemberStatus.APPROVED
+    )
+    rows = session.execute(
+        select(Campaign.id, Campaign.name, Brand.name)
+        .join(Brand, Brand.id == Campaign.brand_id)
+        .where(
+            Campaign.status == CampaignStatus.ACTIVE,
+            Campaign.starts_on <= today,
+            or_(Campaign.ends_on.is_(None), Campaign.ends_on >= today),
+            or_(Campaign.visibility == Visibility.OPEN, Campaign.id.in_(member)),
+        )
+        .order_by(Brand.name, Campaign.name)
+    )
+    return {"": "—"} | {str(cid): f"{brand} · {name}" for cid, name, brand in rows}
+
+
+def content_choices(session: Session, creator: Creator) -> dict[str, str]:
+    rows = session.execute(
+        select(Content.id, Content.title)
+        .where(Content.creator_id == creator.id, Content.status != ContentStatus.REJECTED)
+        .order_by(Content.id.desc())
+    )
+    return {"": "—"} | {str(cid): title for cid, title in rows}
