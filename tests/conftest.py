@@ -34,16 +34,20 @@ def _worker_number(worker_id: str) -> int:
 
 
 @pytest.fixture(scope="session")
-def database_url(worker_id: str) -> str:
+def database_url(worker_id: str, testrun_uid: str) -> Iterator[str]:
+    # One database per test run and worker: two runs on one machine never share tables.
     base = services.ensure_postgres()
-    return services.create_database(base, f"connect_test_{_worker_number(worker_id)}")
+    name = f"connect_test_{testrun_uid[:8]}_{_worker_number(worker_id)}"
+    yield services.create_database(base, name)
+    services.drop_database(base, name)
 
 
 @pytest.fixture(scope="session")
-def redis_url(worker_id: str) -> str:
-    base = services.ensure_redis().rstrip("/")
-    base = re.sub(r"/\d+$", "", base)
-    return f"{base}/{1 + _worker_number(worker_id)}"
+def redis_url() -> str:
+    # A private redis-server per worker (0.1 s to start): flushing it after each test can
+    # never touch another run's data, and RQ's fixed key names cannot collide.
+    os.environ.setdefault("TEST_REDIS_PRIVATE", "1")
+    return services.ensure_redis().rstrip("/") + "/0"
 
 
 @pytest.fixture(scope="session")

@@ -352,6 +352,21 @@ def create_database(base_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def drop_database(base_url: str, name: str) -> None:
+    """Drop database ``name`` (terminating its connections) if it exists."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+        raise ValueError(f"unsafe database name: {name!r}")
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        **_pg_conninfo(base_url, "postgres"), autocommit=True, connect_timeout=10
+    ) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 def _pg_bin_dir() -> Path:
     candidates = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"),
