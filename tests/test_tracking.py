@@ -567,3 +567,28 @@ def test_spool_file_with_a_torn_last_line_keeps_the_good_lines(app, shop, tmp_pa
     with app.app_context():
         assert tasks.drain_spool(db.session, spool, settle_seconds=0) == 1
     assert [c.click_id for c in clicks(app)] == ["f" * 32]
+
+
+def test_concurrent_drainers_store_each_click_once(app, client, shop):
+    import threading
+
+    for _ in range(300):
+        client.get(f"/r/{shop['code']}", headers={"User-Agent": BROWSER})
+    totals: list[int] = []
+
+    def drainer(name: str) -> None:
+        with app.app_context():
+            redis = redis_connection()
+            totals.append(tasks.drain_clicks(db.session, redis, consumer=name, batch_size=25))
+            db.session.remove()
+
+    threads = [threading.Thread(target=drainer, args=(f"d{n}",)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(totals) == 300
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Click)) == 300
+        assert db.session.scalar(select(func.count(func.distinct(Click.click_id)))) == 300
+        assert redis_connection().xlen(STREAM) == 0
