@@ -58,6 +58,7 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
                 "no",
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=True,
         )
     else:
         proc = subprocess.Popen(  # noqa: S603
@@ -67,6 +68,7 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
                 "from fakeredis import TcpFakeServer as S;"
                 f"S(('127.0.0.1', {DEV_REDIS_PORT}), server_type='redis').serve_forever()",
             ],
+            start_new_session=True,
         )
     for _ in range(100):
         if _redis_answers(url):
@@ -76,15 +78,24 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
     raise SystemExit("could not start a Redis for background jobs")
 
 
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    # A session of its own: Ctrl-C reaches only `connect dev`, which then stops the children in
+    # order instead of letting Redis die under a worker that is still shutting down.
+    return subprocess.Popen([sys.executable, "-m", "connect", *args], start_new_session=True)  # noqa: S603
+
+
 def run_dev(port: int) -> None:
     redis_url, redis_proc = start_redis()
     os.environ["REDIS_URL"] = redis_url
     children = [p for p in [redis_proc] if p is not None]
-    worker = subprocess.Popen([sys.executable, "-m", "connect", "worker"])
-    children.append(worker)
+    worker = _spawn("worker")
+    cron = _spawn("cron")  # enqueues the click drain every few seconds, among others
+    children += [worker, cron]
+    stopping = threading.Event()
 
     def stop(*_: object) -> None:
-        # The worker first (it finishes its job), Redis last, so nothing loses its connection.
+        stopping.set()
+        # Cron and the worker first (the worker finishes its job), Redis last.
         for child in reversed(children):
             child.terminate()
             try:
@@ -97,15 +108,15 @@ def run_dev(port: int) -> None:
 
     app = create_app()
     print(f"Connect is running on http://127.0.0.1:{port}/  (Ctrl-C stops it)", flush=True)
-    watchdog = threading.Thread(target=_watch, args=(worker,), daemon=True)
-    watchdog.start()
+    for child, name in ((worker, "worker"), (cron, "scheduler")):
+        threading.Thread(target=_watch, args=(child, name, stopping), daemon=True).start()
     try:
         run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     finally:
         stop()
 
 
-def _watch(worker: subprocess.Popen[bytes]) -> None:
-    code = worker.wait()
-    if code not in (0, -signal.SIGTERM):
-        print(f"the background worker stopped (exit {code}); jobs will wait", flush=True)
+def _watch(child: subprocess.Popen[bytes], name: str, stopping: threading.Event) -> None:
+    code = child.wait()
+    if not stopping.is_set():
+        print(f"the background {name} stopped (exit {code}); restart `connect dev`", flush=True)

@@ -239,7 +239,7 @@ def link_qr(creator: Creator, link_id: int, fmt: str) -> Any:
     if fmt == "png":
         body, mimetype = _png(qr), "image/png"
     else:
-        body, mimetype = qr.svg_inline(scale=8).encode(), "image/svg+xml"
+        body, mimetype = _svg(qr), "image/svg+xml"
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'inline; filename="connect-{link.code}.{fmt}"'
     return response
@@ -248,6 +248,13 @@ def link_qr(creator: Creator, link_id: int, fmt: str) -> Any:
 def _png(qr: segno.QRCode) -> bytes:
     buffer = io.BytesIO()
     qr.save(buffer, kind="png", scale=10, border=4)
+    return buffer.getvalue()
+
+
+def _svg(qr: segno.QRCode) -> bytes:
+    # A standalone document (with xmlns): browsers render it in <img> and as a download.
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=8, border=4)
     return buffer.getvalue()
 
 
