@@ -90,13 +90,23 @@ def register_blueprints(app: Flask) -> None:
     from connect.accounts.routes import bp as accounts_bp
     from connect.admin.routes import bp as admin_bp
     from connect.brands.routes import bp as brands_bp
+    from connect.conversions.routes import bp as conversions_bp
     from connect.core.errors import register_error_handlers
     from connect.creators.routes import bp as creators_bp
     from connect.finance.routes import bp as finance_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
 
-    for bp in (accounts_bp, admin_bp, brands_bp, creators_bp, finance_bp, tracking_bp):
+    blueprints = (
+        accounts_bp,
+        admin_bp,
+        brands_bp,
+        conversions_bp,
+        creators_bp,
+        finance_bp,
+        tracking_bp,
+    )
+    for bp in blueprints:
         app.register_blueprint(bp)
     register_error_handlers(app)
     init_tracking(app)

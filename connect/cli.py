@@ -14,6 +14,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from connect.extensions import db
+from connect.fx.cli import register as register_fx
 
 
 def register_commands(app: Flask) -> None:
@@ -21,6 +22,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(cron_command)
+    register_fx(app)
     app.cli.add_command(dev_command)
 
 

@@ -1,46 +1,53 @@
 """Imports every domain's models so the metadata is complete (Alembic, create_all)."""
 
-from connect.accounts.models import User
+from connect.accounts.models import ApiToken, User
 from connect.audit.models import AuditEvent
-from connect.brands.models import Brand, BrandDomain, BrandMember, Product
+from connect.brands.models import Brand, BrandApiKey, BrandDomain, BrandMember, Product
 from connect.campaigns.models import Campaign, CampaignMember, CampaignProduct, CampaignRate
 from connect.content.models import Content, ContentProduct
-from connect.conversions.models import Commission, Order, OrderLine, Refund
-from connect.creators.models import Creator, SocialAccount
+from connect.conversions.models import Commission, Order, OrderLine, Refund, RefundLine
+from connect.creators.models import Creator, CreatorVisitor, SocialAccount
 from connect.fx.models import FxRate
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
 from connect.payouts.models import Payout, PayoutBatch, PayoutMethod
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
 
-__all__ = [
-    "AuditEvent",
-    "Brand",
-    "BrandDomain",
-    "BrandMember",
-    "Campaign",
-    "CampaignMember",
-    "CampaignProduct",
-    "CampaignRate",
-    "Click",
-    "Commission",
-    "Content",
-    "ContentProduct",
-    "Creator",
-    "FxRate",
-    "Journal",
-    "LedgerAccount",
-    "LedgerEntry",
-    "Link",
-    "Order",
-    "OrderLine",
-    "Payout",
-    "PayoutBatch",
-    "PayoutMethod",
-    "Product",
-    "Refund",
-    "SocialAccount",
-    "Tier",
-    "TierHistory",
-    "User",
-]
+__all__ = sorted(
+    cls.__name__
+    for cls in (
+        ApiToken,
+        AuditEvent,
+        Brand,
+        BrandApiKey,
+        BrandDomain,
+        BrandMember,
+        Campaign,
+        CampaignMember,
+        CampaignProduct,
+        CampaignRate,
+        Click,
+        Commission,
+        Content,
+        ContentProduct,
+        Creator,
+        CreatorVisitor,
+        FxRate,
+        Journal,
+        LedgerAccount,
+        LedgerEntry,
+        Link,
+        Order,
+        OrderLine,
+        Payout,
+        PayoutBatch,
+        PayoutMethod,
+        Product,
+        Refund,
+        RefundLine,
+        SocialAccount,
+        Tier,
+        TierHistory,
+        User,
+    )
+)

@@ -83,6 +83,20 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     ),
     # The API takes tokens, not portal sessions: a logged-in browser gets 401 too.
     "/api/v1/links": ("/api/v1/links", dict.fromkeys(ACTORS, 401)),
+    "/api/v1/conversions": ("/api/v1/conversions", dict.fromkeys(ACTORS, 405)),
+    "/api/v1/conversions/<order_ref>": ("/api/v1/conversions/SO-1", dict.fromkeys(ACTORS, 401)),
+    "/api/v1/conversions/<order_ref>/refunds": (
+        "/api/v1/conversions/SO-1/refunds",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/api/v1/openapi.json": ("/api/v1/openapi.json", ALL),
+    "/brand/<brand_slug>/api-keys": ("/brand/{x}/api-keys", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/api-keys/<int:key_id>/revoke": (
+        "/brand/{x}/api-keys/1/revoke",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/orders": ("/brand/{x}/orders", only({"brand_x": 200, "brand_y": 404})),
+    "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
 }
 
 

@@ -15,6 +15,9 @@ PERIODIC: list[tuple[Callable[..., Any], str, int]] = [
     (jobs.drain_clicks, "clicks", 5),
     (jobs.drain_click_spool, "clicks", 60),
     (jobs.purge_clicks, "periodic", 24 * 3600),
+    # Intake enqueues attribution right after each order; this catches deferred orders.
+    (jobs.attribute_orders, "attribution", 60),
+    (jobs.approve_commissions, "periodic", 3600),
 ]
 
 

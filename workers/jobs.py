@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from connect.accounts.models import User
+from connect.conversions import tasks as conversions
 from connect.core.jobs import redis_connection
 from connect.core.time import utcnow
 from connect.extensions import db
@@ -39,3 +40,15 @@ def purge_clicks() -> int:
     with job_context():
         months = current_app.config["CLICK_RETENTION_MONTHS"]
         return tracking.purge_clicks(db.session, utcnow(), months)
+
+
+def attribute_orders() -> dict[str, int]:
+    """Attribute every received order that is due (several workers may run it at once)."""
+    with job_context():
+        return vars(conversions.attribute_orders(db.session, utcnow()))
+
+
+def approve_commissions() -> int:
+    """Approve pending commissions whose brand's return window has closed."""
+    with job_context():
+        return conversions.approve_commissions(db.session, utcnow())

@@ -109,3 +109,22 @@ class Product(IdMixin, TimestampsMixin, db.Model):
     status: Mapped[ProductStatus] = column(enum_type(ProductStatus), default=ProductStatus.ACTIVE)
 
     brand: Mapped[Brand] = relationship()
+
+
+class BrandApiKey(IdMixin, TimestampsMixin, db.Model):
+    """A server-to-server key for the conversions API. Shown once; stored as SHA-256.
+
+    The stored digest is also the HMAC key of request signatures: the raw key never rests here,
+    and a request needs both the key (bearer) and a signature over its timestamp and body.
+    """
+
+    __tablename__ = "brand_api_keys"
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = column(String(80))
+    #: The first characters, so staff can tell keys apart.
+    prefix: Mapped[str] = column(String(16))
+    key_sha256: Mapped[str] = column(String(64), unique=True)
+    created_by_id: Mapped[int] = column(ForeignKey("users.id"))
+    last_used_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)

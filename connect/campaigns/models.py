@@ -40,6 +40,9 @@ class Campaign(IdMixin, TimestampsMixin, db.Model):
     __table_args__ = (
         CheckConstraint("default_rate_bps BETWEEN 0 AND 10000", name="rate_range"),
         CheckConstraint("budget_minor IS NULL OR budget_minor > 0", name="budget_positive"),
+        CheckConstraint(
+            "budget_minor IS NULL OR spent_minor <= budget_minor", name="within_budget"
+        ),
         CheckConstraint("attribution_window_days BETWEEN 1 AND 365", name="window_range"),
         CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates_ordered"),
         CheckConstraint("length(currency) = 3", name="currency_iso"),
@@ -62,6 +65,9 @@ class Campaign(IdMixin, TimestampsMixin, db.Model):
     budget_minor: Mapped[int | None] = column(BigInteger, nullable=True)
     currency: Mapped[str] = column(String(3))
     attribution_window_days: Mapped[int] = column(default=30)
+    #: Commissions accrued against the budget, in minor units of `currency`. A cache of
+    #: SUM(commissions.budget_minor), kept under a row lock by the attribution job.
+    spent_minor: Mapped[int] = column(BigInteger, default=0)
 
     brand: Mapped[Brand] = relationship()
     rates: Mapped[list[CampaignRate]] = relationship(

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, U
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
+from connect.core.time import utcnow
 from connect.core.types import ExactDecimal, UTCDateTime, enum_type
 from connect.extensions import db
 
@@ -42,6 +43,8 @@ class Order(IdMixin, TimestampsMixin, db.Model):
     visitor_id: Mapped[str] = column(String(32), default="")
     promo_code: Mapped[str] = column(String(40), default="")
     status: Mapped[OrderStatus] = column(enum_type(OrderStatus), default=OrderStatus.RECEIVED)
+    #: The attribution job skips the order until then (its click may still be in the buffer).
+    attribute_after: Mapped[datetime] = column(UTCDateTime, default=utcnow)
     #: The click that won attribution, and whose it is.
     attributed_click_id: Mapped[str | None] = column(String(32), nullable=True, index=True)
     link_id: Mapped[int | None] = column(ForeignKey("links.id"), nullable=True)
@@ -78,18 +81,31 @@ class OrderLine(IdMixin, db.Model):
 
 
 class Refund(IdMixin, CreatedMixin, db.Model):
+    """One refund or cancellation request; idempotent on (brand, idempotency_key)."""
+
     __tablename__ = "refunds"
-    __table_args__ = (
-        UniqueConstraint("brand_id", "idempotency_key"),
-        CheckConstraint("quantity > 0", name="quantity_positive"),
-    )
+    __table_args__ = (UniqueConstraint("brand_id", "idempotency_key"),)
 
     brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
     order_id: Mapped[int] = column(ForeignKey("orders.id"), index=True)
-    order_line_id: Mapped[int] = column(ForeignKey("order_lines.id"), index=True)
     idempotency_key: Mapped[str] = column(String(100))
-    quantity: Mapped[int] = column()
+    #: SHA-256 of the canonical request: the same key with another body is a conflict.
+    body_sha256: Mapped[str] = column(String(64))
     refunded_at: Mapped[datetime] = column(UTCDateTime)
+
+    lines: Mapped[list[RefundLine]] = relationship(cascade="all, delete-orphan")
+
+
+class RefundLine(IdMixin, db.Model):
+    __tablename__ = "refund_lines"
+    __table_args__ = (
+        UniqueConstraint("refund_id", "order_line_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    refund_id: Mapped[int] = column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = column(ForeignKey("order_lines.id"), index=True)
+    quantity: Mapped[int] = column()
 
 
 class CommissionStatus(enum.StrEnum):
@@ -108,7 +124,11 @@ class Commission(IdMixin, TimestampsMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("order_line_id"),
         CheckConstraint("rate_bps >= 0", name="rate_non_negative"),
-        CheckConstraint("amount_minor >= 0 AND capped_minor >= 0", name="amounts_non_negative"),
+        CheckConstraint(
+            "amount_minor >= 0 AND capped_minor >= 0 AND budget_minor >= 0",
+            name="amounts_non_negative",
+        ),
+        CheckConstraint("reversed_minor BETWEEN 0 AND amount_minor", name="reversal_bounds"),
         CheckConstraint("length(currency) = 3 AND length(base_currency) = 3", name="currency_iso"),
     )
 
@@ -119,16 +139,23 @@ class Commission(IdMixin, TimestampsMixin, db.Model):
     campaign_id: Mapped[int | None] = column(ForeignKey("campaigns.id"), nullable=True, index=True)
     #: Campaign or brand rate plus tier bonus, in basis points.
     rate_bps: Mapped[int] = column()
+    #: The tier bonus part of `rate_bps`.
+    bonus_bps: Mapped[int] = column(default=0)
     #: Line value the rate applies to, in the order's currency.
     base_minor: Mapped[int] = column(BigInteger)
     base_currency: Mapped[str] = column(String(3))
-    #: Units of `currency` per unit of `base_currency` on the order date.
-    fx_rate: Mapped[Decimal] = column(ExactDecimal)
+    #: Units of `currency` per unit of `base_currency` on the order date, exactly the rate the
+    #: amount was computed with (cross rates are cut to FX_RATE_PLACES decimals first).
+    fx_rate: Mapped[Decimal] = column(ExactDecimal(38, 20))
     #: Earned, in the creator's payout currency.
     amount_minor: Mapped[int] = column(BigInteger)
     currency: Mapped[str] = column(String(3))
-    #: The part the campaign budget could not cover: recorded, never paid.
+    #: The part the campaign budget could not cover (payout currency): recorded, never paid.
     capped_minor: Mapped[int] = column(BigInteger, default=0)
+    #: What this commission took from the campaign budget, in the campaign's currency.
+    budget_minor: Mapped[int] = column(BigInteger, default=0)
+    #: Reversed by refunds so far (payout currency); the ledger holds the matching journals.
+    reversed_minor: Mapped[int] = column(BigInteger, default=0)
     status: Mapped[CommissionStatus] = column(enum_type(CommissionStatus))
     hold_reason: Mapped[str] = column(String(200), default="")
     approve_after: Mapped[datetime] = column(UTCDateTime, index=True)

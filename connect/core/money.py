@@ -151,3 +151,16 @@ def parse_major(text: str, currency: str) -> int:
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{currency} has {exponent(currency)} decimal places at most")
     return int(scaled)
+
+
+def commission_minor(
+    base_minor: int, base_currency: str, bps: int, to_currency: str, rate: Decimal
+) -> int:
+    """`bps` of `base_minor`, converted to `to_currency` at `rate`, rounded once (half-up).
+
+    One rounding, at the end: a percentage and a conversion never round twice.
+    """
+    if bps < 0 or rate <= 0:
+        raise MoneyError("rate and FX rate must not be negative")
+    major = Decimal(base_minor).scaleb(-exponent(base_currency)) * Decimal(bps) / Decimal(10_000)
+    return _round_half_up((major * rate).scaleb(exponent(to_currency)))

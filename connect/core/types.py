@@ -56,13 +56,18 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 class ExactDecimal(TypeDecorator[Decimal]):
     """NUMERIC on PostgreSQL; text on SQLite, which would otherwise round-trip through float."""
 
-    impl = Numeric(24, 10)
+    impl = Numeric
     cache_ok = True
+
+    def __init__(self, precision: int = 24, scale: int = 10) -> None:
+        super().__init__(precision=precision, scale=scale)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(40))
-        return dialect.type_descriptor(Numeric(24, 10, asdecimal=True))
+            return dialect.type_descriptor(String(max(40, self.impl.precision + 2)))
+        return dialect.type_descriptor(
+            Numeric(self.impl.precision, self.impl.scale, asdecimal=True)
+        )
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:

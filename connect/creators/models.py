@@ -81,3 +81,14 @@ class SocialAccount(IdMixin, CreatedMixin, db.Model):
     followers: Mapped[int] = column(BigInteger, default=0)
 
     creator: Mapped[Creator] = relationship(back_populates="social_accounts")
+
+
+class CreatorVisitor(IdMixin, CreatedMixin, db.Model):
+    """A visitor id (the redirect's cookie) seen on a creator's own signed-in browser: an order
+    from it through the creator's link is a self-referral."""
+
+    __tablename__ = "creator_visitors"
+    __table_args__ = (UniqueConstraint("visitor_id", "creator_id"),)
+
+    creator_id: Mapped[int] = column(ForeignKey("creators.id", ondelete="CASCADE"), index=True)
+    visitor_id: Mapped[str] = column(String(32))

@@ -7,10 +7,10 @@ returns the first journal and writes nothing. Entries are never updated or delet
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from connect.core.db import upsert_insert
@@ -27,63 +27,112 @@ class Leg:
     money: Money  # signed: positive debit, negative credit
 
 
-def account(session: Session, kind: AccountKind, owner_id: int, currency: str) -> LedgerAccount:
-    """The ledger account for (kind, owner, currency), created on first use, race-safe."""
-    found = session.scalar(
-        select(LedgerAccount).where(
-            LedgerAccount.kind == kind,
-            LedgerAccount.owner_id == owner_id,
-            LedgerAccount.currency == currency,
+@dataclass(frozen=True)
+class JournalSpec:
+    key: str  # idempotency key, derived from the cause (e.g. `accrue:line:42`)
+    kind: str
+    legs: tuple[Leg, ...]
+    memo: str = ""
+
+
+def _check_balanced(spec: JournalSpec) -> None:
+    if not any(leg.money.amount for leg in spec.legs):
+        raise LedgerError(f"journal {spec.key} needs at least one non-zero leg")
+    totals: dict[str, int] = defaultdict(int)
+    for leg in spec.legs:
+        totals[leg.money.currency] += leg.money.amount
+    unbalanced = {c: t for c, t in totals.items() if t != 0}
+    if unbalanced:
+        raise LedgerError(f"journal {spec.key} does not balance: {unbalanced}")
+
+
+def account_ids(session: Session, needed: Iterable[tuple[AccountKind, int, str]]) -> dict:
+    """Ids of the ledger accounts for (kind, owner, currency), creating missing ones race-safely."""
+    needed = set(needed)
+    if not needed:
+        return {}
+
+    def lookup() -> dict[tuple[AccountKind, int, str], int]:
+        rows = session.execute(
+            select(
+                LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id, LedgerAccount.currency
+            ).where(
+                LedgerAccount.kind.in_({k for k, _, _ in needed}),
+                LedgerAccount.owner_id.in_({o for _, o, _ in needed}),
+                LedgerAccount.currency.in_({c for _, _, c in needed}),
+            )
         )
-    )
-    if found is not None:
-        return found
-    session.execute(
-        upsert_insert(session, LedgerAccount)
-        .values(kind=kind.value, owner_id=owner_id, currency=currency)
-        .on_conflict_do_nothing()
-    )
-    return session.scalars(
-        select(LedgerAccount).where(
-            LedgerAccount.kind == kind,
-            LedgerAccount.owner_id == owner_id,
-            LedgerAccount.currency == currency,
+        return {
+            (AccountKind(k), o, c): i for i, k, o, c in rows if (AccountKind(k), o, c) in needed
+        }
+
+    found = lookup()
+    missing = needed - found.keys()
+    if missing:
+        session.execute(
+            upsert_insert(session, LedgerAccount).on_conflict_do_nothing(),
+            [{"kind": k.value, "owner_id": o, "currency": c} for k, o, c in sorted(missing)],
         )
-    ).one()
+        found = lookup()
+    return found
+
+
+def post_many(session: Session, specs: Sequence[JournalSpec]) -> dict[str, bool]:
+    """Post balanced journals in bulk; a key already posted is skipped. Returns key -> created.
+
+    Set-based (a handful of statements whatever the count), so batch jobs stay fast.
+    """
+    specs = [
+        JournalSpec(s.key, s.kind, tuple(leg for leg in s.legs if leg.money.amount), s.memo)
+        for s in specs
+    ]
+    for spec in specs:
+        _check_balanced(spec)
+    keys = [s.key for s in specs]
+    if len(set(keys)) != len(keys):
+        raise LedgerError("the same idempotency key twice in one posting")
+    if not specs:
+        return {}
+    ids = account_ids(
+        session,
+        ((leg.kind, leg.owner_id, leg.money.currency) for s in specs for leg in s.legs),
+    )
+    rows = session.execute(
+        upsert_insert(session, Journal)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Journal.id, Journal.idempotency_key),
+        [{"idempotency_key": s.key, "kind": s.kind, "memo": s.memo[:255]} for s in specs],
+    ).all()
+    created = {key: journal_id for journal_id, key in rows}
+    entries = [
+        {
+            "journal_id": created[s.key],
+            "account_id": ids[(leg.kind, leg.owner_id, leg.money.currency)],
+            "amount_minor": leg.money.amount,
+            "currency": leg.money.currency,
+        }
+        for s in specs
+        if s.key in created
+        for leg in s.legs
+    ]
+    if entries:
+        session.execute(insert(LedgerEntry), entries)
+    return {key: key in created for key in keys}
 
 
 def post(
     session: Session, *, key: str, kind: str, legs: Iterable[Leg], memo: str = ""
 ) -> tuple[Journal, bool]:
-    """Post a balanced journal under idempotency `key`. Returns (journal, created)."""
-    existing = session.scalar(select(Journal).where(Journal.idempotency_key == key))
-    if existing is not None:
-        return existing, False
-    legs = [leg for leg in legs if leg.money.amount != 0]
-    if not legs:
-        raise LedgerError("a journal needs at least one non-zero leg")
-    totals: dict[str, int] = defaultdict(int)
-    for leg in legs:
-        totals[leg.money.currency] += leg.money.amount
-    unbalanced = {c: t for c, t in totals.items() if t != 0}
-    if unbalanced:
-        raise LedgerError(f"journal {key} does not balance: {unbalanced}")
-    # A savepoint makes a concurrent duplicate (unique key) fail alone, not the whole request.
-    with session.begin_nested():
-        journal = Journal(idempotency_key=key, kind=kind, memo=memo[:255])
-        session.add(journal)
-        session.flush()
-        session.add_all(
-            LedgerEntry(
-                journal_id=journal.id,
-                account_id=account(session, leg.kind, leg.owner_id, leg.money.currency).id,
-                amount_minor=leg.money.amount,
-                currency=leg.money.currency,
-            )
-            for leg in legs
-        )
-        session.flush()
-    return journal, True
+    """Post one balanced journal under idempotency `key`. Returns (journal, created)."""
+    created = post_many(session, [JournalSpec(key, kind, tuple(legs), memo)])[key]
+    journal = session.scalars(select(Journal).where(Journal.idempotency_key == key)).one()
+    return journal, created
+
+
+def account(session: Session, kind: AccountKind, owner_id: int, currency: str) -> LedgerAccount:
+    """The ledger account for (kind, owner, currency), created on first use."""
+    account_id = account_ids(session, [(kind, owner_id, currency)])[(kind, owner_id, currency)]
+    return session.get(LedgerAccount, account_id)
 
 
 def balance(session: Session, kind: AccountKind, owner_id: int, currency: str) -> Money:

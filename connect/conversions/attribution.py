@@ -1,0 +1,486 @@
+"""Attribution: which creator an order belongs to, and what each of its lines earns.
+
+Set-based on purpose: a batch of orders costs a fixed number of statements (find clicks, load
+rates, insert commissions, post journals, update orders), never a query per order.
+
+Rules, in order:
+1. Direct click match: the order's click id, if it is a click on one of this brand's links and
+   earlier than the order. A click id we have not stored yet (it may still be in the click buffer)
+   defers the order for a minute, for up to CLICK_GRACE.
+2. Otherwise the last non-bot click by the same visitor on this brand's links, inside the link's
+   campaign attribution window (30 days without a campaign).
+3. No qualifying click: the order is kept as unattributed and earns nothing.
+
+A commission is held for review (credited to creator_held, not the balance) when the click is
+flagged as a bot, the click-to-order time is under FAST_ORDER, the buyer is the creator (e-mail
+hash or a visitor id seen on the creator's own browser), or the creator is not approved.
+
+Per line, in basis points: a line the link's campaign covers earns the campaign's product rate,
+else its category rate, else its default rate; any other line earns the brand's default rate.
+The creator's tier bonus is added (unless the campaign turns it off). The amount is converted to
+the creator's payout currency at the stored FX rate of the order date, rounded once, half-up.
+A campaign budget caps what its lines accrue; the part above the cap is recorded, never paid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select
+from sqlalchemy.orm import Session
+
+from connect.accounts.models import User
+from connect.brands.models import Brand, Product
+from connect.campaigns.models import (
+    Campaign,
+    CampaignProduct,
+    CampaignRate,
+    CampaignStatus,
+)
+from connect.conversions.models import (
+    Commission,
+    CommissionStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from connect.conversions.services import apply_reversals, email_hash
+from connect.core.money import Money, commission_minor
+from connect.core.sqlfunc import days_before
+from connect.creators.models import Creator, CreatorStatus, CreatorVisitor
+from connect.fx.services import load_fx_table
+from connect.ledger.models import AccountKind
+from connect.ledger.services import JournalSpec, Leg, post_many
+from connect.tiers.models import Tier, TierHistory
+from connect.tracking.models import Click, Link
+
+log = logging.getLogger(__name__)
+
+CLICK_GRACE = timedelta(hours=1)
+RETRY_AFTER = timedelta(minutes=1)
+FX_RETRY_AFTER = timedelta(hours=1)
+FAST_ORDER = timedelta(seconds=10)
+DEFAULT_WINDOW_DAYS = 30
+
+
+@dataclass
+class BatchResult:
+    orders: int = 0
+    attributed: int = 0
+    unattributed: int = 0
+    deferred: int = 0
+    held: int = 0
+    commissions: int = 0
+
+
+@dataclass(frozen=True)
+class Match:
+    click_id: str
+    clicked_at: datetime
+    is_bot: bool
+    link_id: int
+    creator_id: int
+    campaign_id: int | None
+    product_id: int
+
+
+@dataclass
+class CampaignTerms:
+    campaign: Campaign
+    covered: set[int] = field(default_factory=set)
+    product_rates: dict[int, int] = field(default_factory=dict)
+    category_rates: dict[str, int] = field(default_factory=dict)
+
+
+def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> BatchResult:
+    """Attribute up to `limit` received orders that are due. One transaction's worth of work:
+    the caller commits, and a crash before that leaves every order as it was."""
+    orders = session.scalars(
+        select(Order)
+        .where(Order.status == OrderStatus.RECEIVED, Order.attribute_after <= now)
+        .order_by(Order.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    result = BatchResult(orders=len(orders))
+    if not orders:
+        return result
+    matches, known_clicks = _direct_matches(session, orders)
+    waiting = {
+        o.id
+        for o in orders
+        if o.click_id and o.click_id not in known_clicks and now - o.created_at < CLICK_GRACE
+    }
+    fallback = [o for o in orders if o.id not in matches and o.id not in waiting and o.visitor_id]
+    matches.update(_visitor_matches(session, fallback))
+
+    for order in orders:
+        if order.id in waiting:
+            order.attribute_after = now + RETRY_AFTER
+            result.deferred += 1
+        elif order.id not in matches:
+            order.status = OrderStatus.UNATTRIBUTED
+            result.unattributed += 1
+    attributed = [o for o in orders if o.id in matches]
+    if attributed:
+        _earn(session, attributed, matches, now, result)
+    session.flush()
+    return result
+
+
+def _direct_matches(session: Session, orders: list[Order]) -> tuple[dict[int, Match], set[str]]:
+    """Orders whose own click id qualifies, and every click id of the batch that is stored."""
+    wanted = {o.click_id: o for o in orders if o.click_id}
+    if not wanted:
+        return {}, set()
+    rows = session.execute(
+        select(
+            Click.click_id,
+            Click.clicked_at,
+            Click.is_bot,
+            Link.id,
+            Link.brand_id,
+            Link.creator_id,
+            Link.campaign_id,
+            Link.product_id,
+        )
+        .join(Link, Link.id == Click.link_id)
+        .where(Click.click_id.in_(wanted))
+    )
+    found, known = {}, set()
+    for click_id, at, bot, link_id, brand_id, creator_id, campaign_id, product_id in rows:
+        known.add(click_id)
+        order = wanted[click_id]
+        if brand_id == order.brand_id and at <= order.ordered_at:
+            found[order.id] = Match(click_id, at, bot, link_id, creator_id, campaign_id, product_id)
+    return found, known
+
+
+def _visitor_matches(session: Session, orders: list[Order]) -> dict[int, Match]:
+    if not orders:
+        return {}
+    window = func.coalesce(Campaign.attribution_window_days, DEFAULT_WINDOW_DAYS)
+    ranked = (
+        select(
+            Order.id.label("order_id"),
+            Click.click_id,
+            Click.clicked_at,
+            Click.is_bot,
+            Link.id.label("link_id"),
+            Link.creator_id,
+            Link.campaign_id,
+            Link.product_id,
+            func.row_number()
+            .over(partition_by=Order.id, order_by=(Click.clicked_at.desc(), Click.id.desc()))
+            .label("rank"),
+        )
+        .select_from(Order)
+        .join(
+            Click,
+            and_(
+                Click.visitor_id == Order.visitor_id,
+                Click.clicked_at <= Order.ordered_at,
+                Click.is_bot.is_(False),
+            ),
+        )
+        .join(Link, and_(Link.id == Click.link_id, Link.brand_id == Order.brand_id))
+        .outerjoin(Campaign, Campaign.id == Link.campaign_id)
+        .where(
+            Order.id.in_([o.id for o in orders]),
+            Click.clicked_at >= days_before(Order.ordered_at, window),
+        )
+        .subquery()
+    )
+    rows = session.execute(select(ranked).where(ranked.c.rank == 1))
+    return {
+        r.order_id: Match(
+            r.click_id,
+            r.clicked_at,
+            r.is_bot,
+            r.link_id,
+            r.creator_id,
+            r.campaign_id,
+            r.product_id,
+        )
+        for r in rows
+    }
+
+
+def _earn(
+    session: Session,
+    orders: list[Order],
+    matches: dict[int, Match],
+    now: datetime,
+    result: BatchResult,
+) -> None:
+    creators = {
+        c.id: (c, email)
+        for c, email in session.execute(
+            select(Creator, User.email)
+            .join(User, User.id == Creator.user_id)
+            .where(Creator.id.in_({m.creator_id for m in matches.values()}))
+        )
+    }
+    brands = {
+        b.id: b
+        for b in session.scalars(select(Brand).where(Brand.id.in_({o.brand_id for o in orders})))
+    }
+    terms = _campaign_terms(session, {m.campaign_id for m in matches.values()} - {None})
+    tiers = _tier_bonus(session, orders, matches, creators)
+    own_visitors = {
+        (creator_id, visitor_id)
+        for creator_id, visitor_id in session.execute(
+            select(CreatorVisitor.creator_id, CreatorVisitor.visitor_id).where(
+                CreatorVisitor.creator_id.in_(creators)
+            )
+        )
+    }
+    lines = defaultdict(list)
+    for line in session.scalars(
+        select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
+    ):
+        lines[line.order_id].append(line)
+    categories = dict(
+        session.execute(
+            select(Product.id, Product.category).where(
+                Product.id.in_({ln.product_id for ls in lines.values() for ln in ls} - {None})
+            )
+        ).all()
+    )
+    currencies = {o.currency for o in orders} | {c.payout_currency for c, _ in creators.values()}
+    currencies |= {t.campaign.currency for t in terms.values()}
+    days = [o.ordered_at.date() for o in orders]
+    fx = load_fx_table(session, currencies, min(days), max(days))
+
+    new_commissions: list[dict[str, Any]] = []
+    for order in orders:
+        match = matches[order.id]
+        creator, creator_email = creators[match.creator_id]
+        brand = brands[order.brand_id]
+        to_creator = _stored_precision(
+            fx.rate(order.ordered_at.date(), order.currency, creator.payout_currency)
+        )
+        if to_creator is None:
+            log.warning(
+                "no FX rate %s->%s for order %s", order.currency, creator.payout_currency, order.id
+            )
+            order.attribute_after = now + FX_RETRY_AFTER
+            result.deferred += 1
+            continue
+        campaign = terms.get(match.campaign_id) if match.campaign_id else None
+        if campaign and campaign.campaign.status != CampaignStatus.ACTIVE:
+            campaign = None
+        to_campaign = None
+        if campaign and campaign.campaign.budget_minor is not None:
+            to_campaign = fx.rate(
+                order.ordered_at.date(), order.currency, campaign.campaign.currency
+            )
+            if to_campaign is None:
+                order.attribute_after = now + FX_RETRY_AFTER
+                result.deferred += 1
+                continue
+        reason = _hold_reason(order, match, creator, creator_email, own_visitors)
+        bonus = tiers.get(order.id, 0)
+        rows = []
+        for line in lines[order.id]:
+            base = line.quantity * line.unit_price_minor
+            covered = campaign is not None and (
+                line.product_id == match.product_id
+                or not campaign.covered
+                or line.product_id in campaign.covered
+            )
+            if covered:
+                category = line.category or categories.get(line.product_id, "")
+                rate = campaign.product_rates.get(
+                    line.product_id,
+                    campaign.category_rates.get(category, campaign.campaign.default_rate_bps),
+                )
+                line_bonus = bonus if campaign.campaign.tier_bonus else 0
+            else:
+                rate, line_bonus = brand.default_rate_bps, bonus
+            amount = commission_minor(
+                base, order.currency, rate + line_bonus, creator.payout_currency, to_creator
+            )
+            budget_use, capped = 0, 0
+            if covered and to_campaign is not None:
+                budget_use, capped, amount = _charge_budget(
+                    campaign.campaign, to_campaign, order, base, rate + line_bonus, amount
+                )
+            rows.append(
+                {
+                    "order_line_id": line.id,
+                    "order_id": order.id,
+                    "creator_id": creator.id,
+                    "brand_id": brand.id,
+                    "campaign_id": campaign.campaign.id if covered else None,
+                    "rate_bps": rate + line_bonus,
+                    "bonus_bps": line_bonus,
+                    "base_minor": base,
+                    "base_currency": order.currency,
+                    "fx_rate": to_creator,
+                    "amount_minor": amount,
+                    "currency": creator.payout_currency,
+                    "capped_minor": capped,
+                    "budget_minor": budget_use,
+                    "status": CommissionStatus.HELD if reason else CommissionStatus.PENDING,
+                    "hold_reason": reason,
+                    "approve_after": order.ordered_at + timedelta(days=brand.return_window_days),
+                    "reversed_minor": 0,
+                }
+            )
+        new_commissions += rows
+        order.status = OrderStatus.ATTRIBUTED
+        order.attributed_click_id = match.click_id
+        order.link_id = match.link_id
+        order.creator_id = creator.id
+        order.campaign_id = match.campaign_id
+        result.attributed += 1
+        result.held += bool(reason)
+
+    if not new_commissions:
+        return
+    session.execute(insert(Commission), new_commissions)
+    result.commissions += len(new_commissions)
+    post_many(
+        session,
+        [
+            JournalSpec(
+                key=f"accrue:line:{c['order_line_id']}",
+                kind="accrual",
+                legs=(
+                    Leg(
+                        AccountKind.BRAND_RECEIVABLE,
+                        c["brand_id"],
+                        Money(c["amount_minor"], c["currency"]),
+                    ),
+                    Leg(
+                        AccountKind.CREATOR_HELD
+                        if c["hold_reason"]
+                        else AccountKind.CREATOR_PENDING,
+                        c["creator_id"],
+                        Money(-c["amount_minor"], c["currency"]),
+                    ),
+                ),
+            )
+            for c in new_commissions
+            if c["amount_minor"] > 0
+        ],
+    )
+    _reverse_early_refunds(session, lines, {c["order_line_id"] for c in new_commissions})
+
+
+FX_RATE_PLACES = Decimal("1e-20")
+
+
+def _stored_precision(rate: Decimal | None) -> Decimal | None:
+    """The rate as `commissions.fx_rate` stores it, so the stored rate reproduces the amount."""
+    return None if rate is None else rate.quantize(FX_RATE_PLACES)
+
+
+def _hold_reason(
+    order: Order,
+    match: Match,
+    creator: Creator,
+    creator_email: str,
+    own_visitors: set[tuple[int, str]],
+) -> str:
+    reasons = []
+    if match.is_bot:
+        reasons.append("flagged click")
+    if order.ordered_at - match.clicked_at < FAST_ORDER:
+        reasons.append("ordered within seconds of the click")
+    if order.customer_email_hash and order.customer_email_hash == email_hash(creator_email):
+        reasons.append("self-referral (buyer e-mail)")
+    elif order.visitor_id and (creator.id, order.visitor_id) in own_visitors:
+        reasons.append("self-referral (creator's own browser)")
+    if creator.status != CreatorStatus.APPROVED:
+        reasons.append(f"creator {creator.status}")
+    return "; ".join(reasons)[:200]
+
+
+def _campaign_terms(session: Session, ids: set[int]) -> dict[int, CampaignTerms]:
+    if not ids:
+        return {}
+    # Locked in id order: concurrent batches charge a budget one after the other, never both.
+    campaigns = session.scalars(
+        select(Campaign).where(Campaign.id.in_(ids)).order_by(Campaign.id).with_for_update()
+    ).all()
+    terms = {c.id: CampaignTerms(c) for c in campaigns}
+    for campaign_id, product_id in session.execute(
+        select(CampaignProduct.campaign_id, CampaignProduct.product_id).where(
+            CampaignProduct.campaign_id.in_(ids)
+        )
+    ):
+        terms[campaign_id].covered.add(product_id)
+    for rate in session.scalars(select(CampaignRate).where(CampaignRate.campaign_id.in_(ids))):
+        if rate.product_id is not None:
+            terms[rate.campaign_id].product_rates[rate.product_id] = rate.rate_bps
+        elif rate.category is not None:
+            terms[rate.campaign_id].category_rates[rate.category] = rate.rate_bps
+    return terms
+
+
+def _charge_budget(
+    campaign: Campaign, to_campaign: Decimal, order: Order, base: int, bps: int, amount: int
+) -> tuple[int, int, int]:
+    """(budget used, capped amount, amount still paid) for one line against the budget.
+    Changes `campaign.spent_minor`, a row this batch holds locked."""
+    cost = commission_minor(base, order.currency, bps, campaign.currency, to_campaign)
+    remaining = max(campaign.budget_minor - campaign.spent_minor, 0)
+    if cost <= remaining:
+        campaign.spent_minor += cost
+        return cost, 0, amount
+    # Pay the share the budget still covers, rounded down so the cap is never exceeded.
+    paid = amount * remaining // cost if cost else 0
+    campaign.spent_minor += remaining
+    return remaining, amount - paid, paid
+
+
+def _tier_bonus(
+    session: Session,
+    orders: list[Order],
+    matches: dict[int, Match],
+    creators: dict[int, tuple[Creator, str]],
+) -> dict[int, int]:
+    """The tier bonus (bps) of each order's creator at the order's time."""
+    bonus_of = dict(session.execute(select(Tier.id, Tier.bonus_bps)).all())
+    history = defaultdict(list)
+    for creator_id, changed_at, tier_id in session.execute(
+        select(TierHistory.creator_id, TierHistory.changed_at, TierHistory.to_tier_id)
+        .where(TierHistory.creator_id.in_(creators))
+        .order_by(TierHistory.changed_at)
+    ):
+        history[creator_id].append((changed_at, tier_id))
+    out = {}
+    for order in orders:
+        creator = creators[matches[order.id].creator_id][0]
+        tier_id = creator.tier_id
+        changes = history.get(creator.id)
+        if changes:
+            before = [t for at, t in changes if at <= order.ordered_at]
+            tier_id = before[-1] if before else changes[0][1]
+        out[order.id] = bonus_of.get(tier_id, 0) if tier_id else 0
+    return out
+
+
+def _reverse_early_refunds(
+    session: Session, lines: dict[int, list[OrderLine]], line_ids: set[int]
+) -> None:
+    """Refunds that arrived before attribution reverse their share at once."""
+    refunded = {
+        ln.id: ln
+        for ls in lines.values()
+        for ln in ls
+        if ln.refunded_quantity and ln.id in line_ids
+    }
+    if not refunded:
+        return
+    commissions = session.scalars(
+        select(Commission).where(Commission.order_line_id.in_(refunded))
+    ).all()
+    apply_reversals(session, [(c, refunded[c.order_line_id]) for c in commissions])
