@@ -58,11 +58,21 @@ def seed_demo_command(seed: int, if_empty: bool) -> None:
     if if_empty and db.session.scalar(select(func.count()).select_from(User)):
         click.echo("demo data already present; nothing to do")
         return
+    from connect.conversions.tasks import approve_commissions, attribute_orders
+    from connect.core.time import utcnow
+
     try:
         logins = seed_demo(db.session, seed=seed)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
+    # The same jobs the workers run, so the demo shows commissions from its first page.
+    result = attribute_orders(db.session, utcnow())
+    approved = approve_commissions(db.session, utcnow())
+    click.echo(
+        f"attributed {result.attributed} orders ({result.commissions} commissions, "
+        f"{result.held} held, {result.unattributed} unattributed); approved {approved}"
+    )
     password = logins.pop("password")
     click.echo(f"Demo logins (password for all: {password})")
     for role, email in logins.items():

@@ -17,7 +17,9 @@ from connect.accounts.services import (
 )
 from connect.core.policy import login_required, public
 from connect.core.security import safe_next
+from connect.creators.services import remember_visitor
 from connect.extensions import db, limiter
+from connect.tracking.capture import VISITOR_COOKIE, VISITOR_RE
 
 bp = Blueprint("accounts", __name__)
 
@@ -65,6 +67,9 @@ def login() -> Any:
         user = authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
             login_user(user)
+            visitor = request.cookies.get(VISITOR_COOKIE, "")
+            if user.role == Role.CREATOR and VISITOR_RE.match(visitor):
+                remember_visitor(db.session, user.id, visitor)
             return redirect(safe_next(request.args.get("next"), home_url()))
         form.password.errors.append(_("Wrong e-mail or password."))
     status = 422 if form.errors else 200

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from connect.accounts.models import Role, User
 from connect.accounts.services import AccountError, create_user
 from connect.audit.services import record
-from connect.creators.models import Creator, CreatorStatus, SocialAccount, SocialPlatform
+from connect.core.db import upsert_insert
+from connect.creators.models import (
+    Creator,
+    CreatorStatus,
+    CreatorVisitor,
+    SocialAccount,
+    SocialPlatform,
+)
 
 
 def handle_taken(session: Session, handle: str) -> bool:
@@ -90,4 +97,16 @@ def set_creator_status(
         action=f"creator.{status.value}",
         target=creator,
         data={"from": previous.value, "note": note},
+    )
+
+
+def remember_visitor(session: Session, user_id: int, visitor_id: str) -> None:
+    """Note a visitor id seen on a creator's own signed-in browser (self-referral signal)."""
+    creator_id = session.scalar(select(Creator.id).where(Creator.user_id == user_id))
+    if creator_id is None:
+        return
+    session.execute(
+        upsert_insert(session, CreatorVisitor)
+        .values(creator_id=creator_id, visitor_id=visitor_id)
+        .on_conflict_do_nothing()
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 STREAM = "connect:clicks"
 GROUP = "drain"
+VISITOR_COOKIE = "cx_vid"
+VISITOR_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from connect.core.time import utcnow
 from connect.creators.models import Creator
 from connect.extensions import csrf, db, limiter
 from connect.tracking.bots import is_bot
-from connect.tracking.capture import ClickSink, LinkCache, load_target
+from connect.tracking.capture import VISITOR_COOKIE, VISITOR_RE, ClickSink, LinkCache, load_target
 from connect.tracking.choices import campaign_choices, content_choices, product_choices
 from connect.tracking.forms import ApiTokenForm, LinkForm
 from connect.tracking.models import Link, LinkStatus
@@ -54,8 +54,6 @@ from connect.tracking.urls import with_click_id
 bp = Blueprint("tracking", __name__)
 
 CODE_RE = re.compile(r"^[0-9A-Za-z]{8,16}$")
-VISITOR_RE = re.compile(r"^[0-9a-f]{32}$")
-VISITOR_COOKIE = "cx_vid"
 VISITOR_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers honour
 
 
