@@ -97,6 +97,8 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     ),
     "/brand/<brand_slug>/orders": ("/brand/{x}/orders", only({"brand_x": 200, "brand_y": 404})),
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
+    "/admin/holds": ("/admin/holds", only({"admin": 200})),
+    "/admin/holds/<int:commission_id>": ("/admin/holds/1", dict.fromkeys(ACTORS, 405)),
 }
 
 

@@ -124,3 +124,61 @@ def test_payout_pays_the_approved_balance_once_and_carries_negatives(app):
         assert pay_approved_balance(db.session, alice.id, "EUR", "payout:2") == 0
         sent = balance(db.session, AccountKind.PAYOUTS_SENT, 0, "EUR")
         assert sent == Money(-1000, "EUR")
+
+
+def test_admin_releases_and_rejects_holds_with_audit(app):
+    from connect.accounts.models import Role
+    from connect.audit.models import AuditEvent
+    from connect.conversions.models import Commission, CommissionStatus
+
+    with app.app_context():
+        factories.user(Role.ADMIN, email="root@example.com")
+        x = factories.brand("xshop")
+        alice = factories.creator(handle="alice")
+        px = factories.product(x, "SKU-1")
+        link = link_for(alice, px.id)
+        for n in range(2):  # bot clicks: held
+            _order(
+                x.id, f"O-{n}", click_id=click_on(link, at=utcnow() - timedelta(hours=1), bot=True)
+            )
+        db.session.commit()
+        attribute_orders(db.session, utcnow())
+        first, second = db.session.scalars(select(Commission.id).order_by(Commission.id)).all()
+        alice_id = alice.id
+    admin = app.test_client()
+    login(admin, "root@example.com", factories.PASSWORD)
+    page = admin.get("/admin/holds").get_data(as_text=True)
+    assert "flagged click" in page
+    token = csrf_token(admin, "/admin/holds")
+    assert (
+        admin.post(
+            f"/admin/holds/{first}", data={"decision": "release", "csrf_token": token}
+        ).status_code
+        == 302
+    )
+    assert (
+        admin.post(
+            f"/admin/holds/{second}",
+            data={"decision": "reject", "note": "bot", "csrf_token": token},
+        ).status_code
+        == 302
+    )
+    assert (
+        admin.post(
+            f"/admin/holds/{second}", data={"decision": "pay", "csrf_token": token}
+        ).status_code
+        == 400
+    )
+    # a second decision on the same commission is refused and changes nothing
+    again = admin.post(
+        f"/admin/holds/{first}",
+        data={"decision": "reject", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "cannot become rejected" in again.get_data(as_text=True)
+    with app.app_context():
+        statuses = db.session.scalars(select(Commission.status).order_by(Commission.id)).all()
+        assert statuses == [CommissionStatus.PENDING, CommissionStatus.REJECTED]
+        actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+        assert actions[-2:] == ["commission.hold_release", "commission.hold_reject"]
+        assert creator_balances(db.session, alice_id)["EUR"]["pending"] == Money(500, "EUR")

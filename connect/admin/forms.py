@@ -13,3 +13,8 @@ class CreatorStatusForm(FlaskForm):
         validators=[DataRequired(), AnyOf([s.value for s in CreatorStatus if s != "pending"])]
     )
     note = StringField(_l("Note (kept in the audit log)"), validators=[Length(max=300)])
+
+
+class HoldDecisionForm(FlaskForm):
+    decision = HiddenField(validators=[DataRequired(), AnyOf(["release", "reject"])])
+    note = StringField(_l("Note (kept in the audit log)"), validators=[Length(max=200)])

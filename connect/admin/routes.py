@@ -9,9 +9,12 @@ from sqlalchemy import select
 
 from connect.accounts.models import Role
 from connect.accounts.services import AccountError
-from connect.admin.forms import CreatorStatusForm
+from connect.admin.forms import CreatorStatusForm, HoldDecisionForm
 from connect.admin.services import audit_page, creators_page, queue_counts
+from connect.audit.services import record
 from connect.brands.models import Brand
+from connect.conversions.models import Commission, CommissionStatus, Order
+from connect.conversions.services import ConversionError, reject_hold, release_hold
 from connect.core.pagination import page_arg
 from connect.core.policy import role_required
 from connect.core.time import utcnow
@@ -88,3 +91,43 @@ def brands() -> Any:
 @role_required(Role.ADMIN)
 def audit() -> Any:
     return render_template("admin/audit.html", events=audit_page(db.session, page=page_arg()))
+
+
+@bp.get("/holds")
+@role_required(Role.ADMIN)
+def holds() -> Any:
+    rows = db.session.execute(
+        select(Commission, Order.external_id, Creator.handle)
+        .join(Order, Order.id == Commission.order_id)
+        .join(Creator, Creator.id == Commission.creator_id)
+        .where(Commission.status == CommissionStatus.HELD)
+        .order_by(Commission.id)
+        .limit(200)
+    ).all()
+    return render_template("admin/holds.html", rows=rows, form=HoldDecisionForm())
+
+
+@bp.post("/holds/<int:commission_id>")
+@role_required(Role.ADMIN)
+def decide_hold(commission_id: int) -> Any:
+    commission = db.get_or_404(Commission, commission_id)
+    form = HoldDecisionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        if form.decision.data == "release":
+            release_hold(db.session, commission)
+        else:
+            reject_hold(db.session, commission, form.note.data or "rejected on review")
+    except ConversionError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.holds"))
+    record(
+        db.session,
+        actor_id=current_user.id,
+        action=f"commission.hold_{form.decision.data}",
+        target=commission,
+        data={"note": form.note.data or ""},
+    )
+    flash(_("Decision recorded."), "success")
+    return redirect(url_for("admin.holds"))
