@@ -1,5 +1,6 @@
 """Imports every domain's models so the metadata is complete (Alembic, create_all)."""
 
+# ruff: noqa: F401 - importing is the point: each import registers its tables.
 from connect.accounts.models import ApiToken, User
 from connect.audit.models import AuditEvent
 from connect.brands.models import Brand, BrandApiKey, BrandDomain, BrandMember, Product
@@ -9,45 +10,6 @@ from connect.conversions.models import Commission, Order, OrderLine, Refund, Ref
 from connect.creators.models import Creator, CreatorVisitor, SocialAccount
 from connect.fx.models import FxRate
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
-from connect.payouts.models import Payout, PayoutBatch, PayoutMethod
+from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
-
-__all__ = sorted(
-    cls.__name__
-    for cls in (
-        ApiToken,
-        AuditEvent,
-        Brand,
-        BrandApiKey,
-        BrandDomain,
-        BrandMember,
-        Campaign,
-        CampaignMember,
-        CampaignProduct,
-        CampaignRate,
-        Click,
-        Commission,
-        Content,
-        ContentProduct,
-        Creator,
-        CreatorVisitor,
-        FxRate,
-        Journal,
-        LedgerAccount,
-        LedgerEntry,
-        Link,
-        Order,
-        OrderLine,
-        Payout,
-        PayoutBatch,
-        PayoutMethod,
-        Product,
-        Refund,
-        RefundLine,
-        SocialAccount,
-        Tier,
-        TierHistory,
-        User,
-    )
-)

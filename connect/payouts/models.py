@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import IdMixin, TimestampsMixin, column
@@ -58,16 +58,19 @@ class PayoutBatch(IdMixin, TimestampsMixin, db.Model):
     created_by_id: Mapped[int] = column(ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = column(ForeignKey("users.id"), nullable=True)
     approved_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+    #: Set by the build job: how many payouts, and the totals per currency and rail.
+    summary: Mapped[dict[str, object]] = column(JSON, default=dict)
 
     payouts: Mapped[list[Payout]] = relationship(back_populates="batch")
 
 
 class PayoutStatus(enum.StrEnum):
-    PLANNED = "planned"
-    SENDING = "sending"  # idempotency key stored, provider call may be in progress
-    SENT = "sent"  # Stripe accepted the transfer, or the file was exported
-    PAID = "paid"
-    FAILED = "failed"  # amount returned to the creator's approved balance
+    PLANNED = "planned"  # in a batch; the amount is reserved (creator_in_flight)
+    SENDING = "sending"  # a Stripe call may be in flight; retried with the same key
+    EXPORTED = "exported"  # in a bank or PayPal file; finance confirms or reports a return
+    PAID = "paid"  # money left the platform (payouts_sent)
+    FAILED = "failed"  # the amount went back to the creator's approved balance, once
+    CANCELLED = "cancelled"  # the batch was cancelled before execution; amount returned
 
 
 class Payout(IdMixin, TimestampsMixin, db.Model):
@@ -86,7 +89,36 @@ class Payout(IdMixin, TimestampsMixin, db.Model):
     status: Mapped[PayoutStatus] = column(enum_type(PayoutStatus), default=PayoutStatus.PLANNED)
     #: Sent with every provider call for this payout; stored before the first call.
     idempotency_key: Mapped[str] = column(String(64), unique=True)
-    provider_ref: Mapped[str] = column(String(64), default="")
+    provider_ref: Mapped[str] = column(String(64), default="", index=True)
     failure_reason: Mapped[str] = column(String(255), default="")
+    #: Where the money goes, copied from the payout method when the batch is built.
+    destination: Mapped[str] = column(String(254), default="")
+    paid_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
 
     batch: Mapped[PayoutBatch] = relationship(back_populates="payouts")
+
+
+class PayoutFile(IdMixin, TimestampsMixin, db.Model):
+    """A bank or PayPal file for one batch, rail and currency, stored in S3."""
+
+    __tablename__ = "payout_files"
+    __table_args__ = (UniqueConstraint("batch_id", "rail", "currency"),)
+
+    batch_id: Mapped[int] = column(ForeignKey("payout_batches.id"), index=True)
+    rail: Mapped[Rail] = column(enum_type(Rail))
+    currency: Mapped[str] = column(String(3))
+    storage_key: Mapped[str] = column(String(512))
+    sha256: Mapped[str] = column(String(64))
+    payments: Mapped[int] = column()
+    total_minor: Mapped[int] = column(BigInteger)
+
+
+class StripeEvent(IdMixin, db.Model):
+    """Every Stripe webhook event handled, by id: a repeat delivery is recognised and ignored."""
+
+    __tablename__ = "stripe_events"
+
+    event_id: Mapped[str] = column(String(255), unique=True)
+    type: Mapped[str] = column(String(100))
+    received_at: Mapped[datetime] = column(UTCDateTime)
+    payload: Mapped[dict[str, object]] = column(JSON)
