@@ -98,6 +98,23 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     "/brand/<brand_slug>/orders": ("/brand/{x}/orders", only({"brand_x": 200, "brand_y": 404})),
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
     "/admin/holds": ("/admin/holds", only({"admin": 200})),
+    "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),
+    "/finance/batches": ("/finance/batches", only({"finance": 200, "admin": 200})),
+    # no batch exists in this world: staff who may look get 404, everyone else 403 first
+    "/finance/batches/<int:batch_id>": ("/finance/batches/1", only({"finance": 404, "admin": 404})),
+    "/finance/batches/<int:batch_id>/approve": (
+        "/finance/batches/1/approve",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/finance/batches/<int:batch_id>/cancel": (
+        "/finance/batches/1/cancel",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/finance/batches/<int:batch_id>/execute": (
+        "/finance/batches/1/execute",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/finance/failures": ("/finance/failures", only({"finance": 200, "admin": 200})),
     "/admin/holds/<int:commission_id>": ("/admin/holds/1", dict.fromkeys(ACTORS, 405)),
 }
 

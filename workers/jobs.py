@@ -12,6 +12,9 @@ from connect.conversions import tasks as conversions
 from connect.core.jobs import redis_connection
 from connect.core.time import utcnow
 from connect.extensions import db
+from connect.payouts import services as payouts
+from connect.payouts import tasks as payout_tasks
+from connect.payouts.models import BatchStatus, PayoutBatch
 from connect.tracking import tasks as tracking
 from workers.context import job_context
 
@@ -52,3 +55,20 @@ def approve_commissions() -> int:
     """Approve pending commissions whose brand's return window has closed."""
     with job_context():
         return conversions.approve_commissions(db.session, utcnow())
+
+
+def build_payout_batch(batch_id: int) -> dict[str, object]:
+    """Plan the batch's payouts (safe to run twice: a built batch is left alone)."""
+    with job_context():
+        batch = db.session.get(PayoutBatch, batch_id)
+        if batch is None or batch.status != BatchStatus.BUILDING:
+            return {}
+        return payouts.build_batch(
+            db.session, batch, minimums=current_app.config["PAYOUT_MINIMUMS"]
+        )
+
+
+def execute_payout_batch(batch_id: int) -> dict[str, int]:
+    """Pay an approved batch (Stripe transfers with stored idempotency keys)."""
+    with job_context():
+        return payout_tasks.execute_batch(db.session, batch_id, utcnow())

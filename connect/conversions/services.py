@@ -37,7 +37,7 @@ from connect.core.jobs import enqueue_after_commit
 from connect.core.money import Money
 from connect.core.security import keyed_hash
 from connect.ledger.models import AccountKind
-from connect.ledger.services import JournalSpec, Leg, post_many
+from connect.ledger.services import JournalSpec, Leg, post_many, serialize_ledger
 from connect.tracking.models import Click, Link
 
 
@@ -60,7 +60,8 @@ TRANSITIONS: dict[CommissionStatus, set[CommissionStatus]] = {
         CommissionStatus.REVERSED,
     },
     CommissionStatus.APPROVED: {CommissionStatus.PAID, CommissionStatus.REVERSED},
-    CommissionStatus.PAID: set(),
+    # A payout that failed or was reversed hands its commissions back to the approved balance.
+    CommissionStatus.PAID: {CommissionStatus.APPROVED},
     CommissionStatus.REVERSED: set(),
     CommissionStatus.REJECTED: set(),
 }
@@ -309,6 +310,7 @@ def apply_reversals(session: Session, pairs: list[tuple[Commission, OrderLine]])
 
 def approve_due(session: Session, now: datetime, limit: int = 5000) -> int:
     """Approve pending commissions whose return window has closed. Returns how many."""
+    serialize_ledger(session)
     due = session.scalars(
         select(Commission)
         .where(Commission.status == CommissionStatus.PENDING, Commission.approve_after <= now)

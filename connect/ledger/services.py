@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from connect.core.db import upsert_insert
+from connect.core.db import dialect_name, upsert_insert
 from connect.core.money import Money, MoneyError
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry, LedgerError
 
@@ -133,6 +133,13 @@ def account(session: Session, kind: AccountKind, owner_id: int, currency: str) -
     """The ledger account for (kind, owner, currency), created on first use."""
     account_id = account_ids(session, [(kind, owner_id, currency)])[(kind, owner_id, currency)]
     return session.get(LedgerAccount, account_id)
+
+
+def serialize_ledger(session: Session) -> None:
+    """Make batch building, approvals and payout bookkeeping take turns (PostgreSQL advisory
+    lock, released at commit): a balance read and the commissions it covers stay consistent."""
+    if dialect_name(session) == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
 
 
 def balance(session: Session, kind: AccountKind, owner_id: int, currency: str) -> Money:

@@ -8,13 +8,33 @@ balance (refunds after payout) is carried: nothing is paid until it is positive 
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import date, datetime
+
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from connect.accounts.models import User
+from connect.audit.services import record
 from connect.conversions.models import Commission, CommissionStatus
-from connect.core.money import Money
-from connect.ledger.models import AccountKind, Journal
-from connect.ledger.services import PLATFORM, JournalSpec, Leg, balance, post_many
+from connect.core.money import Money, exponent
+from connect.creators.models import Creator, CreatorStatus
+from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry
+from connect.ledger.services import (
+    PLATFORM,
+    JournalSpec,
+    Leg,
+    balance,
+    post_many,
+    serialize_ledger,
+)
+from connect.payouts.models import (
+    BatchStatus,
+    Payout,
+    PayoutBatch,
+    PayoutMethod,
+    PayoutStatus,
+    Rail,
+)
 
 
 def pay_approved_balance(session: Session, creator_id: int, currency: str, key: str) -> int:
@@ -22,6 +42,7 @@ def pay_approved_balance(session: Session, creator_id: int, currency: str, key: 
     units, 0 when nothing is payable). Running it again with the same key pays nothing."""
     if session.scalar(select(Journal.id).where(Journal.idempotency_key == key)) is not None:
         return 0
+    serialize_ledger(session)
     # Lock the approved commissions first and mark exactly those paid: one approved by a
     # concurrent job after this point stays approved for the next payout.
     covered = session.scalars(
@@ -54,3 +75,330 @@ def pay_approved_balance(session: Session, creator_id: int, currency: str, key: 
         update(Commission).where(Commission.id.in_(covered)).values(status=CommissionStatus.PAID)
     )
     return owed
+
+
+# --- payout batches ------------------------------------------------------------------------
+
+# The rails Stripe Connect reaches with self-serve cross-border payouts; elsewhere, files.
+STRIPE_COUNTRIES = frozenset(
+    {
+        "US",
+        "GB",
+        "CA",
+        "CH",
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LI",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "NO",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+    }
+)
+DEFAULT_MINIMUM_MAJOR = 50
+
+
+class PayoutError(ValueError):
+    """A payout action the rules refuse; the message is safe to show."""
+
+
+def minimum_minor(currency: str, minimums: dict[str, int] | None = None) -> int:
+    """The smallest balance paid out in `currency` (configurable per currency; 50.00 default)."""
+    if minimums and currency in minimums:
+        return minimums[currency]
+    return DEFAULT_MINIMUM_MAJOR * 10 ** exponent(currency)
+
+
+def start_batch(
+    session: Session, *, period_start: date, period_end: date, actor: User
+) -> PayoutBatch:
+    if period_end < period_start:
+        raise PayoutError("The period ends before it starts.")
+    batch = PayoutBatch(
+        period_start=period_start,
+        period_end=period_end,
+        status=BatchStatus.BUILDING,
+        created_by_id=actor.id,
+    )
+    session.add(batch)
+    session.flush()
+    record(
+        session,
+        actor_id=actor.id,
+        action="payout_batch.create",
+        target=batch,
+        data={"period": [period_start.isoformat(), period_end.isoformat()]},
+    )
+    return batch
+
+
+def _method_problem(creator: Creator, method: PayoutMethod | None, currency: str) -> str:
+    if creator.status != CreatorStatus.APPROVED:
+        return f"creator {creator.status}"
+    if method is None:
+        return "no payout details"
+    if method.rail == Rail.STRIPE:
+        if not method.stripe_account_id or not method.payouts_enabled:
+            return "Stripe onboarding not finished"
+    elif method.rail == Rail.SEPA:
+        if currency != "EUR":
+            return "SEPA pays EUR only"
+        if not method.iban:
+            return "no IBAN"
+    elif method.rail == Rail.PAYPAL and not method.paypal_email:
+        return "no PayPal e-mail"
+    elif method.rail == Rail.CSV and not method.iban:
+        return "no bank account"
+    return ""
+
+
+def _destination(method: PayoutMethod) -> str:
+    return {
+        Rail.STRIPE: method.stripe_account_id,
+        Rail.SEPA: method.iban,
+        Rail.PAYPAL: method.paypal_email,
+        Rail.CSV: method.iban,
+    }[method.rail]
+
+
+def build_batch(
+    session: Session, batch: PayoutBatch, *, minimums: dict[str, int] | None = None
+) -> dict[str, object]:
+    """Plan one payout per creator and currency whose approved balance reaches the minimum.
+
+    Each payout's amount is reserved at once (approved -> in flight) and the approved
+    commissions it covers are locked to it, so no other batch can pay them. Balances below the
+    minimum, negative ones and creators without usable payout details carry over.
+    """
+    if batch.status != BatchStatus.BUILDING:
+        raise PayoutError(f"A {batch.status} batch cannot be built.")
+    serialize_ledger(session)
+    owed = func.sum(LedgerEntry.amount_minor)
+    balances = session.execute(
+        select(LedgerAccount.owner_id, LedgerAccount.currency, -owed)
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == AccountKind.CREATOR_APPROVED)
+        .group_by(LedgerAccount.owner_id, LedgerAccount.currency)
+        .having(-owed > 0)
+    ).all()
+    due = [(c, cur, int(a)) for c, cur, a in balances if a >= minimum_minor(cur, minimums)]
+    creator_ids = {c for c, _, _ in due}
+    creators, methods = {}, {}
+    for start in range(0, len(creator_ids), 5000):
+        chunk = list(creator_ids)[start : start + 5000]
+        creators.update(
+            (c.id, c) for c in session.scalars(select(Creator).where(Creator.id.in_(chunk)))
+        )
+        methods.update(
+            (m.creator_id, m)
+            for m in session.scalars(select(PayoutMethod).where(PayoutMethod.creator_id.in_(chunk)))
+        )
+    rows, exceptions = [], []
+    for creator_id, currency, amount in due:
+        method = methods.get(creator_id)
+        problem = _method_problem(creators[creator_id], method, currency)
+        if problem:
+            exceptions.append(
+                {
+                    "creator_id": creator_id,
+                    "currency": currency,
+                    "amount": amount,
+                    "problem": problem,
+                }
+            )
+            continue
+        rows.append(
+            {
+                "batch_id": batch.id,
+                "creator_id": creator_id,
+                "amount_minor": amount,
+                "currency": currency,
+                "rail": method.rail,
+                "status": PayoutStatus.PLANNED,
+                "idempotency_key": f"payout-{batch.id}-{creator_id}-{currency}",
+                "destination": _destination(method),
+            }
+        )
+    if rows:
+        session.execute(insert(Payout), rows)
+    planned = session.execute(
+        select(Payout.id, Payout.creator_id, Payout.amount_minor, Payout.currency).where(
+            Payout.batch_id == batch.id
+        )
+    ).all()
+    post_many(
+        session,
+        [
+            _payout_journal(pid, creator_id, Money(amount, currency), "reserve")
+            for pid, creator_id, amount, currency in planned
+        ],
+    )
+    same_payout = (
+        select(Payout.id)
+        .where(
+            Payout.batch_id == batch.id,
+            Payout.creator_id == Commission.creator_id,
+            Payout.currency == Commission.currency,
+        )
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Commission)
+        .where(Commission.status == CommissionStatus.APPROVED, Commission.payout_id.is_(None))
+        .values(payout_id=same_payout)
+        .execution_options(synchronize_session=False)
+    )
+    totals: dict[str, dict[str, int]] = {}
+    for row in rows:
+        by_currency = totals.setdefault(row["rail"].value, {})
+        by_currency[row["currency"]] = by_currency.get(row["currency"], 0) + row["amount_minor"]
+    batch.summary = {
+        "payouts": len(rows),
+        "totals": totals,
+        "exceptions": exceptions[:1000],
+        "exception_count": len(exceptions),
+    }
+    batch.status = BatchStatus.REVIEW
+    return batch.summary
+
+
+# The journals of a payout's life, keyed by payout id and step: each happens at most once.
+_PAYOUT_LEGS = {
+    "reserve": (AccountKind.CREATOR_APPROVED, AccountKind.CREATOR_IN_FLIGHT),
+    "paid": (AccountKind.CREATOR_IN_FLIGHT, AccountKind.PAYOUTS_SENT),
+    "returned": (AccountKind.CREATOR_IN_FLIGHT, AccountKind.CREATOR_APPROVED),
+    "reversed": (AccountKind.PAYOUTS_SENT, AccountKind.CREATOR_APPROVED),
+}
+
+
+def _payout_journal(payout_id: int, creator_id: int, money: Money, step: str) -> JournalSpec:
+    debit, credit = _PAYOUT_LEGS[step]
+    owner = {AccountKind.PAYOUTS_SENT: PLATFORM}
+    return JournalSpec(
+        key=f"payout:{payout_id}:{step}",
+        kind=f"payout_{step}",
+        legs=(
+            Leg(debit, owner.get(debit, creator_id), money),
+            Leg(credit, owner.get(credit, creator_id), -money),
+        ),
+    )
+
+
+def approve_batch(session: Session, batch: PayoutBatch, actor: User, now: datetime) -> None:
+    """Finance's second pair of eyes: never the person who built the batch."""
+    if batch.status != BatchStatus.REVIEW:
+        raise PayoutError(f"A {batch.status} batch cannot be approved.")
+    if actor.id == batch.created_by_id:
+        raise PayoutError("The person who built a batch cannot approve it (four-eyes rule).")
+    batch.status = BatchStatus.APPROVED
+    batch.approved_by_id = actor.id
+    batch.approved_at = now
+    record(
+        session,
+        actor_id=actor.id,
+        action="payout_batch.approve",
+        target=batch,
+        data={"summary": batch.summary.get("totals", {})},
+    )
+
+
+def cancel_batch(session: Session, batch: PayoutBatch, actor: User) -> None:
+    """Drop a batch before execution: every reserved amount returns, commissions unlock."""
+    if batch.status not in {BatchStatus.REVIEW, BatchStatus.APPROVED}:
+        raise PayoutError(f"A {batch.status} batch cannot be cancelled.")
+    serialize_ledger(session)
+    payouts = session.scalars(
+        select(Payout).where(Payout.batch_id == batch.id, Payout.status == PayoutStatus.PLANNED)
+    ).all()
+    post_many(
+        session,
+        [
+            _payout_journal(p.id, p.creator_id, Money(p.amount_minor, p.currency), "returned")
+            for p in payouts
+        ],
+    )
+    for payout in payouts:
+        payout.status = PayoutStatus.CANCELLED
+    _unlock_commissions(session, [p.id for p in payouts])
+    batch.status = BatchStatus.CANCELLED
+    record(session, actor_id=actor.id, action="payout_batch.cancel", target=batch)
+
+
+def _unlock_commissions(session: Session, payout_ids: list[int]) -> None:
+    if payout_ids:
+        session.execute(
+            update(Commission)
+            .where(Commission.payout_id.in_(payout_ids))
+            .values(payout_id=None, status=CommissionStatus.APPROVED)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def mark_paid(session: Session, payout: Payout, *, provider_ref: str, now: datetime) -> bool:
+    """The money left: in flight -> sent, commissions paid. False if it already was."""
+    if payout.status == PayoutStatus.PAID:
+        return False
+    if payout.status not in {PayoutStatus.PLANNED, PayoutStatus.SENDING, PayoutStatus.EXPORTED}:
+        raise PayoutError(f"A {payout.status} payout cannot be marked paid.")
+    post_many(
+        session,
+        [
+            _payout_journal(
+                payout.id, payout.creator_id, Money(payout.amount_minor, payout.currency), "paid"
+            )
+        ],
+    )
+    payout.status = PayoutStatus.PAID
+    payout.provider_ref = provider_ref or payout.provider_ref
+    payout.paid_at = now
+    session.execute(
+        update(Commission)
+        .where(Commission.payout_id == payout.id, Commission.status == CommissionStatus.APPROVED)
+        .values(status=CommissionStatus.PAID)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def fail_payout(session: Session, payout: Payout, reason: str) -> bool:
+    """The payout did not (or no longer does) reach the creator: its amount returns to their
+    approved balance, exactly once, and its commissions can be paid by a later batch."""
+    if payout.status == PayoutStatus.FAILED:
+        return False
+    money = Money(payout.amount_minor, payout.currency)
+    step = "reversed" if payout.status == PayoutStatus.PAID else "returned"
+    if payout.status not in {
+        PayoutStatus.PLANNED,
+        PayoutStatus.SENDING,
+        PayoutStatus.EXPORTED,
+        PayoutStatus.PAID,
+    }:
+        raise PayoutError(f"A {payout.status} payout cannot fail.")
+    post_many(session, [_payout_journal(payout.id, payout.creator_id, money, step)])
+    payout.status = PayoutStatus.FAILED
+    payout.failure_reason = reason[:255]
+    _unlock_commissions(session, [payout.id])
+    return True
