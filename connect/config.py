@@ -155,6 +155,11 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         "CLICK_RETENTION_MONTHS": settings.click_retention_months,
         # Smallest payout per currency in minor units; others default to 50.00 in their units.
         "PAYOUT_MINIMUMS": {},
+        # The platform's own account, the debtor of SEPA files.
+        "PAYOUT_DEBTOR_NAME": os.environ.get("PAYOUT_DEBTOR_NAME", "Connect Platform"),
+        "PAYOUT_DEBTOR_IBAN": os.environ.get("PAYOUT_DEBTOR_IBAN", "DE89370400440532013000"),
+        "PAYOUT_DEBTOR_BIC": os.environ.get("PAYOUT_DEBTOR_BIC", "COBADEFFXXX"),
+        "PAYOUT_DEBTOR_COUNTRY": os.environ.get("PAYOUT_DEBTOR_COUNTRY", "DE"),
     }
 
 

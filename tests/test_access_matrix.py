@@ -115,6 +115,18 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         dict.fromkeys(ACTORS, 405),
     ),
     "/finance/failures": ("/finance/failures", only({"finance": 200, "admin": 200})),
+    "/finance/batches/<int:batch_id>/files/<int:file_id>": (
+        "/finance/batches/1/files/1",
+        only({"finance": 404, "admin": 404}),
+    ),
+    "/finance/batches/<int:batch_id>/files/<int:file_id>/paid": (
+        "/finance/batches/1/files/1/paid",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/finance/batches/<int:batch_id>/returns": (
+        "/finance/batches/1/returns",
+        dict.fromkeys(ACTORS, 405),
+    ),
     "/admin/holds/<int:commission_id>": ("/admin/holds/1", dict.fromkeys(ACTORS, 405)),
 }
 

@@ -240,8 +240,18 @@ def _approved_batch(world: World, *handles: str):
 
 def test_execution_twice_pays_once(world: World) -> None:
     batch, (alice, bob) = _approved_batch(world, "alice", "bob")
-    assert execute_batch(db.session, batch.id, NOW) == {"paid": 2, "failed": 0, "retry": 0}
-    assert execute_batch(db.session, batch.id, NOW) == {"paid": 0, "failed": 0, "retry": 0}
+    assert execute_batch(db.session, batch.id, NOW) == {
+        "paid": 2,
+        "failed": 0,
+        "retry": 0,
+        "files": 0,
+    }
+    assert execute_batch(db.session, batch.id, NOW) == {
+        "paid": 0,
+        "failed": 0,
+        "retry": 0,
+        "files": 0,
+    }
     assert len(_requests(world.base, "/v1/transfers")) == 2
     assert batch.status == BatchStatus.DONE
     for creator in (alice, bob):
@@ -267,7 +277,12 @@ def test_killed_between_stripe_and_database_pays_once(world: World, monkeypatch)
     db.session.rollback()
     payout = db.session.scalars(select(Payout)).one()
     assert payout.status == PayoutStatus.SENDING  # committed before the call
-    assert execute_batch(db.session, batch.id, NOW) == {"paid": 1, "failed": 0, "retry": 0}
+    assert execute_batch(db.session, batch.id, NOW) == {
+        "paid": 1,
+        "failed": 0,
+        "retry": 0,
+        "files": 0,
+    }
     transfers = _requests(world.base, "/v1/transfers")
     assert len(transfers) == 2  # the same call twice ...
     assert {t.get("idempotency_key") for t in transfers} == {payout.idempotency_key}
@@ -293,11 +308,21 @@ def test_failed_transfer_returns_the_money_once(world: World) -> None:
         code="account_invalid",
         message="No such destination",
     )
-    assert execute_batch(db.session, batch.id, NOW) == {"paid": 0, "failed": 1, "retry": 0}
+    assert execute_batch(db.session, batch.id, NOW) == {
+        "paid": 0,
+        "failed": 1,
+        "retry": 0,
+        "files": 0,
+    }
     payout = db.session.scalars(select(Payout)).one()
     assert payout.status == PayoutStatus.FAILED and "No such destination" in payout.failure_reason
     assert approved(alice.id) == Money(6000, "EUR")
-    assert execute_batch(db.session, batch.id, NOW) == {"paid": 0, "failed": 0, "retry": 0}
+    assert execute_batch(db.session, batch.id, NOW) == {
+        "paid": 0,
+        "failed": 0,
+        "retry": 0,
+        "files": 0,
+    }
     assert approved(alice.id) == Money(6000, "EUR")
     # the next batch pays it
     retry = world.batch()

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import csv
+import io
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import DateField, SubmitField
 from wtforms.validators import DataRequired, ValidationError
 
@@ -14,3 +18,33 @@ class BatchForm(FlaskForm):
     def validate_period_end(self, field: DateField) -> None:
         if self.period_start.data and field.data and field.data < self.period_start.data:
             raise ValidationError(_l("The period ends before it starts."))
+
+
+class ReturnsForm(FlaskForm):
+    file = FileField(
+        _l("Bank return file (CSV: payout_id, reason)"),
+        validators=[FileRequired(), FileSize(max_size=256 * 1024)],
+    )
+    submit = SubmitField(_l("Record returns"))
+
+
+def parse_returns(data: bytes) -> dict[int, str]:
+    """payout id -> reason from a bank return CSV; ValueError with a clear message otherwise."""
+    if len(data) > 256 * 1024:
+        raise ValueError("The return file is larger than 256 KB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError("The return file is not UTF-8 text.") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "payout_id" not in reader.fieldnames:
+        raise ValueError("The return file needs a payout_id column (and optionally reason).")
+    returns = {}
+    for n, row in enumerate(reader, start=2):
+        raw = (row.get("payout_id") or "").strip()
+        if not raw.isdigit():
+            raise ValueError(f"Row {n}: payout_id {raw!r} is not a number.")
+        returns[int(raw)] = (row.get("reason") or "returned by the bank").strip()[:200]
+    if not returns:
+        raise ValueError("The return file lists no payouts.")
+    return returns

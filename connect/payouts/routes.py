@@ -2,21 +2,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from connect.accounts.forms import ActionForm
 from connect.accounts.models import Role
+from connect.audit.services import record
 from connect.core.jobs import enqueue_after_commit
 from connect.core.pagination import page_arg
 from connect.core.policy import public, role_required
+from connect.core.storage import content_disposition, storage
 from connect.core.time import utcnow
 from connect.extensions import csrf, db, limiter
-from connect.payouts.forms import BatchForm
-from connect.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus
-from connect.payouts.services import PayoutError, approve_batch, cancel_batch, start_batch
+from connect.payouts.forms import BatchForm, ReturnsForm, parse_returns
+from connect.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutFile, PayoutStatus
+from connect.payouts.services import (
+    PayoutError,
+    approve_batch,
+    cancel_batch,
+    mark_file_paid,
+    record_returns,
+    start_batch,
+)
 from connect.payouts.webhooks import WebhookRejected, handle_event, verify
 
 bp = Blueprint("payouts", __name__)
@@ -152,3 +171,58 @@ def failures() -> Any:
         .limit(200)
     ).all()
     return render_template("payouts/failures.html", payouts=rows)
+
+
+@bp.get("/finance/batches/<int:batch_id>/files/<int:file_id>")
+@role_required(Role.FINANCE, Role.ADMIN)
+def download_file(batch_id: int, file_id: int) -> Any:
+    payout_file = db.session.scalar(
+        select(PayoutFile).where(PayoutFile.id == file_id, PayoutFile.batch_id == batch_id)
+    )
+    if payout_file is None:
+        abort(404)
+    filename = payout_file.storage_key.rsplit("/", 1)[-1]
+    store = storage()
+    record(db.session, actor_id=current_user.id, action="payout_file.download", target=payout_file)
+    url = store.presigned_url(payout_file.storage_key, expires_in=300, filename=filename)
+    if url:  # S3: a link that works for five minutes
+        return redirect(url)
+    response = Response(store.get(payout_file.storage_key), mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = content_disposition(filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/finance/batches/<int:batch_id>/files/<int:file_id>/paid")
+@role_required(Role.FINANCE)
+def file_paid(batch_id: int, file_id: int) -> Any:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    payout_file = db.session.scalar(
+        select(PayoutFile).where(PayoutFile.id == file_id, PayoutFile.batch_id == batch_id)
+    )
+    if payout_file is None:
+        abort(404)
+    count = mark_file_paid(db.session, payout_file, current_user, utcnow())
+    flash(_("%(count)s payouts marked paid.", count=count), "success")
+    return redirect(url_for("payouts.batch", batch_id=batch_id))
+
+
+@bp.post("/finance/batches/<int:batch_id>/returns")
+@role_required(Role.FINANCE)
+def bank_returns(batch_id: int) -> Any:
+    found = db.get_or_404(PayoutBatch, batch_id)
+    form = ReturnsForm()
+    if not form.validate_on_submit():
+        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("payouts.batch", batch_id=batch_id))
+    try:
+        returns = parse_returns(form.file.data.read(256 * 1024 + 1))
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("payouts.batch", batch_id=batch_id))
+    failed, problems = record_returns(db.session, found, returns, current_user)
+    flash(_("%(count)s payouts returned to their creators.", count=failed), "success")
+    for problem in problems[:10]:
+        flash(problem, "error")
+    return redirect(url_for("payouts.batch", batch_id=batch_id))

@@ -8,6 +8,7 @@ balance (refunds after payout) is carried: nothing is paid until it is positive 
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date, datetime
 
 from sqlalchemy import func, insert, select, update
@@ -17,6 +18,7 @@ from connect.accounts.models import User
 from connect.audit.services import record
 from connect.conversions.models import Commission, CommissionStatus
 from connect.core.money import Money, exponent
+from connect.core.storage import Storage
 from connect.creators.models import Creator, CreatorStatus
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry
 from connect.ledger.services import (
@@ -27,10 +29,18 @@ from connect.ledger.services import (
     post_many,
     serialize_ledger,
 )
+from connect.payouts.files import (
+    Debtor,
+    FilePayment,
+    paypal_payouts_csv,
+    plain_csv,
+    sepa_pain001,
+)
 from connect.payouts.models import (
     BatchStatus,
     Payout,
     PayoutBatch,
+    PayoutFile,
     PayoutMethod,
     PayoutStatus,
     Rail,
@@ -402,3 +412,153 @@ def fail_payout(session: Session, payout: Payout, reason: str) -> bool:
     payout.failure_reason = reason[:255]
     _unlock_commissions(session, [payout.id])
     return True
+
+
+# --- bank and PayPal files -------------------------------------------------------------------
+
+FILE_FORMATS = {
+    Rail.SEPA: ("xml", "application/xml"),
+    Rail.PAYPAL: ("csv", "text/csv"),
+    Rail.CSV: ("csv", "text/csv"),
+}
+
+
+def debtor_from_config(config: dict[str, object]) -> Debtor:
+    return Debtor(
+        name=str(config["PAYOUT_DEBTOR_NAME"]),
+        iban=str(config["PAYOUT_DEBTOR_IBAN"]),
+        bic=str(config["PAYOUT_DEBTOR_BIC"]),
+        country=str(config["PAYOUT_DEBTOR_COUNTRY"]),
+    )
+
+
+def export_files(
+    session: Session, batch: PayoutBatch, *, store: Storage, debtor: Debtor, now: datetime
+) -> list[PayoutFile]:
+    """Write one file per file rail and currency of the batch's planned payouts, store it, and
+    mark those payouts exported. A (batch, rail, currency) already exported is skipped, so a
+    re-run after a crash writes each file once."""
+    groups = session.execute(
+        select(Payout.rail, Payout.currency)
+        .where(
+            Payout.batch_id == batch.id,
+            Payout.status == PayoutStatus.PLANNED,
+            Payout.rail.in_(list(FILE_FORMATS)),
+        )
+        .group_by(Payout.rail, Payout.currency)
+        .order_by(Payout.rail, Payout.currency)
+    ).all()
+    written = []
+    for rail, currency in groups:
+        rows = session.execute(
+            select(Payout, PayoutMethod, Creator.display_name, Creator.country)
+            .join(PayoutMethod, PayoutMethod.creator_id == Payout.creator_id)
+            .join(Creator, Creator.id == Payout.creator_id)
+            .where(
+                Payout.batch_id == batch.id,
+                Payout.rail == rail,
+                Payout.currency == currency,
+                Payout.status == PayoutStatus.PLANNED,
+            )
+            .order_by(Payout.id)
+        ).all()
+        payments = [
+            FilePayment(
+                payout_id=p.id,
+                idempotency_key=p.idempotency_key,
+                creator_name=m.account_holder or name,
+                amount_minor=p.amount_minor,
+                currency=p.currency,
+                iban=m.iban,
+                bic=m.bic,
+                paypal_email=m.paypal_email,
+                country=country,
+                reference=f"Connect payout {batch.period_end:%Y-%m} #{p.id}",
+            )
+            for p, m, name, country in rows
+        ]
+        extension, content_type = FILE_FORMATS[rail]
+        batch_ref = f"CONNECT-B{batch.id}-{rail.value.upper()}-{currency}"
+        # Spooled: small files stay in memory, big ones go to disk; never the whole batch twice.
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
+            if rail == Rail.SEPA:
+                summary = sepa_pain001(batch_ref, now, now.date(), debtor, payments, out)
+            elif rail == Rail.PAYPAL:
+                summary = paypal_payouts_csv(batch_ref, payments, out)
+            else:
+                summary = plain_csv(batch_ref, payments, out)
+            out.seek(0)
+            key = f"payout-files/batch-{batch.id}/{rail.value}-{currency}.{extension}"
+            sha256 = store.put(key, out, content_type)
+        if sha256 != summary.sha256:
+            raise PayoutError(f"stored file {key} does not match what was written")
+        payout_file = PayoutFile(
+            batch_id=batch.id,
+            rail=rail,
+            currency=currency,
+            storage_key=key,
+            sha256=sha256,
+            payments=summary.count,
+            total_minor=summary.total_minor,
+        )
+        session.add(payout_file)
+        for payout, *_ in rows:
+            payout.status = PayoutStatus.EXPORTED
+        written.append(payout_file)
+    session.flush()
+    return written
+
+
+def mark_file_paid(session: Session, payout_file: PayoutFile, actor: User, now: datetime) -> int:
+    """Finance confirms the bank or PayPal executed the file: its exported payouts are paid."""
+    payouts = session.scalars(
+        select(Payout).where(
+            Payout.batch_id == payout_file.batch_id,
+            Payout.rail == payout_file.rail,
+            Payout.currency == payout_file.currency,
+            Payout.status == PayoutStatus.EXPORTED,
+        )
+    ).all()
+    for payout in payouts:
+        mark_paid(session, payout, provider_ref=f"file:{payout_file.id}", now=now)
+    record(
+        session,
+        actor_id=actor.id,
+        action="payout_file.paid",
+        target=payout_file,
+        data={"payouts": len(payouts)},
+    )
+    return len(payouts)
+
+
+def record_returns(
+    session: Session, batch: PayoutBatch, returns: dict[int, str], actor: User
+) -> tuple[int, list[str]]:
+    """A bank's return list (payout id -> reason): each listed payout of this batch fails and
+    its amount goes back to the creator, once. Returns (failed, problems)."""
+    problems = []
+    failed = 0
+    payouts = {
+        p.id: p
+        for p in session.scalars(
+            select(Payout).where(Payout.batch_id == batch.id, Payout.id.in_(list(returns)))
+        )
+    }
+    for payout_id, reason in returns.items():
+        payout = payouts.get(payout_id)
+        if payout is None:
+            problems.append(f"payout {payout_id} is not in this batch")
+        elif payout.rail == Rail.STRIPE:
+            problems.append(f"payout {payout_id} was paid by Stripe, not by file")
+        elif payout.status not in {PayoutStatus.EXPORTED, PayoutStatus.PAID}:
+            problems.append(f"payout {payout_id} is {payout.status}")
+        else:
+            failed += fail_payout(session, payout, f"bank return: {reason}"[:255])
+    record(
+        session,
+        actor_id=actor.id,
+        action="payout_batch.returns",
+        target=batch,
+        data={"failed": failed, "problems": problems[:50]},
+    )
+    return failed, problems

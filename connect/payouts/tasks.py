@@ -12,12 +12,20 @@ import logging
 from datetime import datetime
 
 import stripe
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connect.core.storage import storage
 from connect.payouts.gateway import PERMANENT_ERRORS, StripeNotConfigured, gateway
 from connect.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutStatus, Rail
-from connect.payouts.services import PayoutError, fail_payout, mark_paid
+from connect.payouts.services import (
+    PayoutError,
+    debtor_from_config,
+    export_files,
+    fail_payout,
+    mark_paid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +35,7 @@ def execute_batch(session: Session, batch_id: int, now: datetime) -> dict[str, i
     if batch is None:
         raise PayoutError(f"no batch {batch_id}")
     if batch.status == BatchStatus.DONE:
-        return {"paid": 0, "failed": 0, "retry": 0}
+        return {"paid": 0, "failed": 0, "retry": 0, "files": 0}
     if batch.status not in {BatchStatus.APPROVED, BatchStatus.EXECUTING}:
         raise PayoutError(f"A {batch.status} batch cannot be executed.")
     batch.status = BatchStatus.EXECUTING
@@ -44,6 +52,11 @@ def execute_batch(session: Session, batch_id: int, now: datetime) -> dict[str, i
     ).all()
     for payout in stripe_payouts:
         counts[pay_with_stripe(session, payout, now)] += 1
+    files = export_files(
+        session, batch, store=storage(), debtor=debtor_from_config(current_app.config), now=now
+    )
+    session.commit()
+    counts["files"] = len(files)
     if counts["retry"] == 0 and not _unsent(session, batch_id):
         batch.status = BatchStatus.DONE
     session.commit()
