@@ -94,12 +94,14 @@ def register_blueprints(app: Flask) -> None:
     from connect.core.errors import register_error_handlers
     from connect.creators.routes import bp as creators_bp
     from connect.finance.routes import bp as finance_bp
+    from connect.payouts.method_routes import bp as payout_methods_bp
     from connect.payouts.routes import bp as payouts_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
 
     blueprints = (
         payouts_bp,
+        payout_methods_bp,
         accounts_bp,
         admin_bp,
         brands_bp,

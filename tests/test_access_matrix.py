@@ -99,6 +99,23 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
     "/admin/holds": ("/admin/holds", only({"admin": 200})),
     "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),
+    "/creator/payout-method": (
+        "/creator/payout-method",
+        only({"creator_a": 200, "creator_b": 200}),
+    ),
+    "/creator/payout-method/stripe": ("/creator/payout-method/stripe", dict.fromkeys(ACTORS, 405)),
+    # no Stripe account in this world: the creator is sent back to the page with a message
+    "/creator/payout-method/stripe/return": (
+        "/creator/payout-method/stripe/return",
+        only({"creator_a": L, "creator_b": L}),
+    ),
+    "/creator/payout-method/stripe/refresh": (
+        "/creator/payout-method/stripe/refresh",
+        only({"creator_a": L, "creator_b": L}),
+    ),
+    "/creator/payout-method/sepa": ("/creator/payout-method/sepa", dict.fromkeys(ACTORS, 405)),
+    "/creator/payout-method/bank": ("/creator/payout-method/bank", dict.fromkeys(ACTORS, 405)),
+    "/creator/payout-method/paypal": ("/creator/payout-method/paypal", dict.fromkeys(ACTORS, 405)),
     "/finance/batches": ("/finance/batches", only({"finance": 200, "admin": 200})),
     # no batch exists in this world: staff who may look get 404, everyone else 403 first
     "/finance/batches/<int:batch_id>": ("/finance/batches/1", only({"finance": 404, "admin": 404})),
