@@ -94,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.core.errors import register_error_handlers
     from connect.creators.routes import bp as creators_bp
     from connect.finance.routes import bp as finance_bp
+    from connect.ledger.routes import bp as statements_bp
     from connect.payouts.method_routes import bp as payout_methods_bp
     from connect.payouts.routes import bp as payouts_bp
     from connect.tracking.routes import bp as tracking_bp
@@ -108,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
         conversions_bp,
         creators_bp,
         finance_bp,
+        statements_bp,
         tracking_bp,
     )
     for bp in blueprints:

@@ -99,6 +99,21 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
     "/admin/holds": ("/admin/holds", only({"admin": 200})),
     "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),
+    "/creator/statements": ("/creator/statements", only({"creator_a": 200, "creator_b": 200})),
+    # no ledger history in this world: there is no statement to show for any month
+    "/creator/statements/<month>": (
+        "/creator/statements/2025-01",
+        only({"creator_a": 404, "creator_b": 404}),
+    ),
+    "/creator/statements/<month>.csv": (
+        "/creator/statements/2025-01.csv",
+        only({"creator_a": 404, "creator_b": 404}),
+    ),
+    "/finance/ledger-export": ("/finance/ledger-export", only({"finance": 200, "admin": 200})),
+    "/finance/ledger-export.csv": (
+        "/finance/ledger-export.csv?start=2025-01-01&end=2025-01-31",
+        only({"finance": 200, "admin": 200}),
+    ),
     "/creator/payout-method": (
         "/creator/payout-method",
         only({"creator_a": 200, "creator_b": 200}),
