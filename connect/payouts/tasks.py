@@ -76,19 +76,21 @@ def _unsent(session: Session, batch_id: int) -> int:
 
 def pay_with_stripe(session: Session, payout: Payout, now: datetime) -> str:
     """One Stripe transfer; returns "paid", "failed" or "retry" (nothing known yet)."""
+    try:
+        stripe_gateway = gateway()
+    except StripeNotConfigured:
+        log.error("Stripe is not configured; payout %s waits", payout.id)
+        return "retry"
     payout.status = PayoutStatus.SENDING
     session.commit()  # from here on, a crash leaves it `sending`: retried with the same key
     try:
-        transfer_id = gateway().transfer(
+        transfer_id = stripe_gateway.transfer(
             amount_minor=payout.amount_minor,
             currency=payout.currency,
             destination=payout.destination,
             idempotency_key=payout.idempotency_key,
             payout_id=payout.id,
         )
-    except StripeNotConfigured:
-        log.error("Stripe is not configured; payout %s waits", payout.id)
-        return "retry"
     except PERMANENT_ERRORS as exc:
         fail_payout(session, payout, f"Stripe: {exc.user_message or exc}")
         session.commit()
