@@ -155,6 +155,11 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         "CLICK_RETENTION_MONTHS": settings.click_retention_months,
         # Smallest payout per currency in minor units; others default to 50.00 in their units.
         "PAYOUT_MINIMUMS": {},
+        # "s3" or "local"; empty: S3 when S3_ENDPOINT_URL is set, else <instance>/storage.
+        "STORAGE_BACKEND": os.environ.get("STORAGE_BACKEND", ""),
+        "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
+        # Refused before the body is read, so a huge upload never reaches the disk.
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         # The platform's own account, the debtor of SEPA files.
         "PAYOUT_DEBTOR_NAME": os.environ.get("PAYOUT_DEBTOR_NAME", "Connect Platform"),
         "PAYOUT_DEBTOR_IBAN": os.environ.get("PAYOUT_DEBTOR_IBAN", "DE89370400440532013000"),

@@ -6,6 +6,7 @@ from connect.audit.models import AuditEvent
 from connect.brands.models import Brand, BrandApiKey, BrandDomain, BrandMember, Product
 from connect.campaigns.models import Campaign, CampaignMember, CampaignProduct, CampaignRate
 from connect.content.models import Content, ContentProduct
+from connect.conversions.import_models import ImportJob
 from connect.conversions.models import Commission, Order, OrderLine, Refund, RefundLine
 from connect.creators.models import Creator, CreatorVisitor, SocialAccount
 from connect.fx.models import FxRate

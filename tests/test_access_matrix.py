@@ -96,6 +96,15 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         dict.fromkeys(ACTORS, 405),
     ),
     "/brand/<brand_slug>/orders": ("/brand/{x}/orders", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/imports": ("/brand/{x}/imports", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/imports/<int:import_id>": (
+        "/brand/{x}/imports/1",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/imports/<int:import_id>/errors.csv": (
+        "/brand/{x}/imports/1/errors.csv",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
     "/admin/holds": ("/admin/holds", only({"admin": 200})),
     "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),

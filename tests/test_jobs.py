@@ -34,3 +34,20 @@ def test_rolled_back_transaction_enqueues_nothing(app) -> None:
         factories.user(Role.ADMIN)
         db.session.commit()  # a later commit must not carry the dropped job
         assert Queue("default", connection=redis_connection()).count == 0
+
+
+def test_savepoints_neither_send_nor_drop_the_outer_transactions_jobs(app) -> None:
+    with app.app_context():
+        user = factories.user(Role.ADMIN)
+        enqueue_after_commit(db.session, "workers.jobs.user_exists", user.id)
+        with db.session.begin_nested():  # released: not the real commit yet
+            enqueue_after_commit(db.session, "workers.jobs.user_exists", user.id)
+        assert queue().count == 0
+        try:
+            with db.session.begin_nested():
+                raise ValueError("a failed savepoint")
+        except ValueError:
+            pass
+        db.session.commit()
+        # the outer job survived the failed savepoint, and the duplicate request ran once
+        assert queue().count == 1

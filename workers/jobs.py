@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
 from connect.accounts.models import User
+from connect.conversions import imports as conversion_imports
 from connect.conversions import tasks as conversions
 from connect.core.jobs import redis_connection
 from connect.core.time import utcnow
@@ -72,3 +74,15 @@ def execute_payout_batch(batch_id: int) -> dict[str, int]:
     """Pay an approved batch (Stripe transfers with stored idempotency keys)."""
     with job_context():
         return payout_tasks.execute_batch(db.session, batch_id, utcnow())
+
+
+def import_orders(import_id: int) -> dict[str, Any]:
+    """Import an uploaded CSV of orders or refunds; a re-run stores nothing twice."""
+    with job_context():
+        try:
+            return conversion_imports.run_import(db.session, import_id, utcnow())
+        except Exception:
+            db.session.rollback()
+            conversion_imports.mark_failed(db.session, import_id, conversion_imports.INTERNAL_ERROR)
+            db.session.commit()
+            raise

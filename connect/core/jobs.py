@@ -49,11 +49,22 @@ def enqueue_after_commit(
 
 @event.listens_for(Session, "after_commit")
 def _flush_pending_jobs(session: Session) -> None:
-    pending = session.info.pop(_PENDING, [])
-    for queue_name, func, args, job_id in pending:
+    # SQLAlchemy fires this for a released SAVEPOINT too; the real commit is still to come.
+    if session.in_nested_transaction():
+        return
+    seen: set[tuple[Any, ...]] = set()
+    for queue_name, func, args, job_id in session.info.pop(_PENDING, []):
+        key = (queue_name, func if isinstance(func, str) else id(func), repr(args), job_id)
+        if key in seen:  # the same job asked for many times in one transaction runs once
+            continue
+        seen.add(key)
         queue(queue_name).enqueue(func, *args, job_id=job_id, failure_ttl=7 * 24 * 3600)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_pending_jobs(session: Session) -> None:
+    # A SAVEPOINT rolled back: the outer transaction's jobs still stand (jobs are idempotent,
+    # so one asked for inside the failed savepoint may run; it finds nothing to do).
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)
