@@ -62,6 +62,8 @@ class Journal(IdMixin, CreatedMixin, db.Model):
     """One posting: the entries that move money for one cause."""
 
     __tablename__ = "ledger_journals"
+    # Statements and the accounting export select journals by posting time.
+    __table_args__ = (Index("ix_ledger_journals_created_at", "created_at"),)
 
     #: Derived from the cause (e.g. `accrue:line:42`), so posting twice is impossible.
     idempotency_key: Mapped[str] = column(String(120), unique=True)
