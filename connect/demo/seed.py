@@ -41,6 +41,7 @@ from connect.core.security import hash_password, keyed_hash
 from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus, SocialAccount, SocialPlatform
 from connect.fx.models import FxRate
+from connect.payouts.models import PayoutMethod, Rail
 from connect.tiers.models import Tier
 from connect.tracking.models import Click, Link, LinkStatus
 
@@ -553,6 +554,7 @@ def seed_demo(session: Session, *, seed: int = 7, now: datetime | None = None) -
     _seed_campaigns(session, demo)
     _seed_creators(session, demo)
     _seed_memberships(session, demo)
+    _seed_payout_methods(session, demo)
     _seed_links(session, demo, _seed_content(session, demo))
     clicks = _seed_clicks(session, demo)
     _seed_orders(session, demo, clicks)
@@ -904,6 +906,41 @@ def _seed_creators(session: Session, demo: _Demo) -> None:
         demo.creators.append(creator)
     session.flush()
     demo.platforms = {c.id: list(c.social_accounts) for c in demo.creators}
+
+
+# ---- payout methods ------------------------------------------------------------------------
+
+# Test IBANs with valid checksums, one per SEPA market of the demo.
+_DEMO_IBANS = {
+    "FR": "FR1420041010050500013M02606",
+    "ES": "ES9121000418450200051332",
+    "PL": "PL61109010140000071219812874",
+}
+
+
+def _seed_payout_methods(session: Session, demo: _Demo) -> None:
+    """Most creators have said how they are paid, on the rail their country allows; a few
+    have not, so finance sees exceptions in a batch."""
+    for n, creator in enumerate(demo.creators):
+        if n % 9 == 0:
+            continue
+        if creator.country == "US":
+            method = PayoutMethod(
+                rail=Rail.STRIPE,
+                stripe_account_id=f"acct_demo{creator.id:06d}",
+                payouts_enabled=True,
+            )
+        elif creator.country in _DEMO_IBANS and creator.payout_currency == "EUR":
+            method = PayoutMethod(
+                rail=Rail.SEPA,
+                iban=_DEMO_IBANS[creator.country],
+                account_holder=_ascii(creator.display_name)[:70],
+            )
+        else:
+            method = PayoutMethod(rail=Rail.PAYPAL, paypal_email=f"{creator.handle}@paypal.example")
+        method.creator_id = creator.id
+        session.add(method)
+    session.flush()
 
 
 # ---- campaign memberships ------------------------------------------------------------------
