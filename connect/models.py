@@ -11,6 +11,7 @@ from connect.conversions.models import Commission, Order, OrderLine, Refund, Ref
 from connect.creators.models import Creator, CreatorVisitor, SocialAccount
 from connect.fx.models import FxRate
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
+from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link

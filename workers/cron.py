@@ -18,6 +18,7 @@ PERIODIC: list[tuple[Callable[..., Any], str, int]] = [
     # Intake enqueues attribution right after each order; this catches deferred orders.
     (jobs.attribute_orders, "attribution", 60),
     (jobs.approve_commissions, "periodic", 3600),
+    (jobs.recompute_tiers, "periodic", 6 * 3600),
 ]
 
 

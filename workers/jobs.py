@@ -17,6 +17,7 @@ from connect.extensions import db
 from connect.payouts import services as payouts
 from connect.payouts import tasks as payout_tasks
 from connect.payouts.models import BatchStatus, PayoutBatch
+from connect.tiers import tasks as tier_tasks
 from connect.tracking import tasks as tracking
 from workers.context import job_context
 
@@ -86,3 +87,10 @@ def import_orders(import_id: int) -> dict[str, Any]:
             conversion_imports.mark_failed(db.session, import_id, conversion_imports.INTERNAL_ERROR)
             db.session.commit()
             raise
+
+
+def recompute_tiers() -> dict[str, int]:
+    """Move every creator to the tier their trailing 90 days earn (promotions at once,
+    demotions after the grace period); safe to run twice."""
+    with job_context():
+        return vars(tier_tasks.recompute(db.session, utcnow()))

@@ -43,6 +43,8 @@ class Creator(IdMixin, TimestampsMixin, db.Model):
     payout_currency: Mapped[str] = column(String(3))
     status: Mapped[CreatorStatus] = column(enum_type(CreatorStatus), default=CreatorStatus.PENDING)
     tier_id: Mapped[int | None] = column(ForeignKey("tiers.id"), nullable=True)
+    #: Since when the creator's figures are below their tier (demotion waits for a grace).
+    tier_below_since: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
     #: Sum of follower counts over social accounts, kept for search and tier floors.
     audience_size: Mapped[int] = column(BigInteger, default=0)
     bio: Mapped[str] = column(String(1000), default="")

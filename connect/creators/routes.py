@@ -13,6 +13,7 @@ from connect.creators.models import Creator, SocialPlatform
 from connect.creators.services import SocialInput, register_creator
 from connect.extensions import db, limiter
 from connect.ledger.services import creator_balances
+from connect.notifications.services import unread
 
 bp = Blueprint("creators", __name__)
 
@@ -62,7 +63,10 @@ def signup() -> Any:
 @creator_required()
 def home(creator: Creator) -> Any:
     balances = creator_balances(db.session, creator.id)
-    return render_template("creators/home.html", creator=creator, balances=balances)
+    notes = unread(db.session, creator.user_id)
+    return render_template(
+        "creators/home.html", creator=creator, balances=balances, notifications=notes
+    )
 
 
 @bp.get("/creator/profile")

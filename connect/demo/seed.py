@@ -37,12 +37,14 @@ from connect.campaigns.models import (
 )
 from connect.content.models import Content, ContentKind, ContentProduct, ContentStatus
 from connect.conversions.models import Order, OrderLine, OrderStatus
+from connect.core.money import exponent
 from connect.core.security import hash_password, keyed_hash
 from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus, SocialAccount, SocialPlatform
 from connect.fx.models import FxRate
 from connect.payouts.models import PayoutMethod, Rail
 from connect.tiers.models import Tier
+from connect.tiers.services import default_tiers
 from connect.tracking.models import Click, Link, LinkStatus
 
 DEMO_PASSWORD = "connect-demo-2026"  # noqa: S105 - published demo credential, never production
@@ -62,42 +64,6 @@ SELF_REFERRAL_SHARE = 0.01
 FIRST_ORDER_NUMBER = 100_001
 LINK_CODE_LENGTH = 10
 BASE62 = string.digits + string.ascii_letters
-
-
-def _usd(major: int) -> int:
-    return major * 100
-
-
-# --------------------------------------------------------------------------------------------
-# Tiers
-# --------------------------------------------------------------------------------------------
-
-# name, rank, trailing-90-day sales (USD), trailing-90-day approved earnings (USD), audience,
-# bonus (bps), open samples. KOL: ~US$250k earnings per quarter is US$1M a year.
-_TIER_LADDER: tuple[tuple[str, int, int, int, int, int, int], ...] = (
-    ("Starter", 1, 0, 0, 0, 0, 5),
-    ("Rising", 2, 5_000, 500, 5_000, 50, 10),
-    ("Pro", 3, 50_000, 5_000, 25_000, 100, 20),
-    ("Star", 4, 400_000, 40_000, 100_000, 150, 35),
-    ("KOL", 5, 2_500_000, 250_000, 500_000, 250, 50),
-)
-
-
-def default_tiers() -> list[Tier]:
-    """The default ladder, as new (unsaved) Tier objects; thresholds in US cents."""
-    return [
-        Tier(
-            name=name,
-            rank=rank,
-            min_sales_minor=_usd(sales),
-            min_earnings_minor=_usd(earnings),
-            reference_currency="USD",
-            min_audience=audience,
-            bonus_bps=bonus,
-            sample_limit=samples,
-        )
-        for name, rank, sales, earnings, audience, bonus, samples in _TIER_LADDER
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,7 +740,11 @@ def _seed_campaigns(session: Session, demo: _Demo) -> None:
                 status=spec.status,
                 default_rate_bps=spec.rate_bps,
                 tier_bonus=True,
-                budget_minor=_usd(spec.budget_major) if spec.budget_major else None,
+                budget_minor=(
+                    spec.budget_major * 10 ** exponent(brand.currency)
+                    if spec.budget_major
+                    else None
+                ),
                 currency=brand.currency,
                 attribution_window_days=30,
             )

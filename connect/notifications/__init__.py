@@ -1,0 +1,1 @@
+"""In-portal notifications: what the platform tells a user (tier changes, campaign news)."""
