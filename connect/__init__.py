@@ -90,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.accounts.routes import bp as accounts_bp
     from connect.admin.routes import bp as admin_bp
     from connect.brands.routes import bp as brands_bp
+    from connect.campaigns.routes import bp as campaigns_bp
     from connect.conversions.import_routes import bp as imports_bp
     from connect.conversions.routes import bp as conversions_bp
     from connect.core.errors import register_error_handlers
@@ -107,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
         accounts_bp,
         admin_bp,
         brands_bp,
+        campaigns_bp,
         conversions_bp,
         imports_bp,
         creators_bp,

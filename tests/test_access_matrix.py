@@ -10,7 +10,15 @@ from flask import Flask
 
 from connect import create_app
 from connect.accounts.models import Role
+from connect.campaigns.models import (
+    Campaign,
+    CampaignMember,
+    CampaignStatus,
+    MemberStatus,
+    Visibility,
+)
 from connect.core.policy import public
+from connect.core.time import utcnow
 from connect.extensions import db
 from connect.tracking.services import create_link
 from tests import factories
@@ -107,6 +115,55 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     ),
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
     "/admin/holds": ("/admin/holds", only({"admin": 200})),
+    "/brand/<brand_slug>/campaigns": (
+        "/brand/{x}/campaigns",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/campaigns/new": (
+        "/brand/{x}/campaigns/new",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/campaigns/<int:campaign_id>": (
+        "/brand/{x}/campaigns/{campaign}",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/campaigns/<int:campaign_id>/edit": (
+        "/brand/{x}/campaigns/{campaign}/edit",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/campaigns/<int:campaign_id>/status": (
+        "/brand/{x}/campaigns/{campaign}/status",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/campaigns/<int:campaign_id>/creators": (
+        "/brand/{x}/campaigns/{campaign}/creators",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/campaigns/<int:campaign_id>/invite": (
+        "/brand/{x}/campaigns/{campaign}/invite",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/campaigns/<int:campaign_id>/members/<int:member_id>": (
+        "/brand/{x}/campaigns/{campaign}/members/1",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/campaigns": ("/creator/campaigns", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/campaigns/mine": (
+        "/creator/campaigns/mine",
+        only({"creator_a": 200, "creator_b": 200}),
+    ),
+    "/creator/campaigns/<int:campaign_id>": (
+        "/creator/campaigns/{campaign}",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/campaigns/<int:campaign_id>/join": (
+        "/creator/campaigns/{campaign}/join",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/campaigns/<int:campaign_id>/decline": (
+        "/creator/campaigns/{campaign}/decline",
+        dict.fromkeys(ACTORS, 405),
+    ),
     "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),
     "/creator/statements": ("/creator/statements", only({"creator_a": 200, "creator_b": 200})),
     # no ledger history in this world: there is no statement to show for any month
@@ -184,8 +241,22 @@ def world(app: Flask) -> dict[str, object]:
         factories.user(Role.FINANCE, email=EMAILS["finance"])
         factories.user(Role.ADMIN, email=EMAILS["admin"])
         link = create_link(db.session, a, product_id=xp.id)
+        campaign = Campaign(
+            brand_id=x.id,
+            name="X invite-only",
+            starts_on=utcnow().date(),
+            status=CampaignStatus.ACTIVE,
+            visibility=Visibility.INVITE,
+            default_rate_bps=500,
+            currency="EUR",
+        )
+        db.session.add(campaign)
+        db.session.flush()
+        db.session.add(
+            CampaignMember(campaign_id=campaign.id, creator_id=a.id, status=MemberStatus.INVITED)
+        )
         db.session.commit()
-        return {"x": x.slug, "a": a.id, "link": link.id, "code": link.code}
+        return {"x": x.slug, "a": a.id, "link": link.id, "code": link.code, "campaign": campaign.id}
 
 
 def test_every_route_is_in_the_matrix(app: Flask) -> None:

@@ -480,3 +480,28 @@ def test_killed_attribution_leaves_nothing_half_done(shop, monkeypatch):
     result = attribute_orders(db.session, NOW)
     assert result.attributed == 5 and len(commissions()) == 5
     assert attribute_orders(db.session, NOW).orders == 0
+
+
+def test_clicks_after_a_campaign_ended_earn_the_brand_default(shop):
+    campaign = Campaign(
+        brand_id=shop["brand"].id,
+        name="Over",
+        starts_on=NOW.date() - timedelta(days=20),
+        status=CampaignStatus.ACTIVE,
+        visibility=Visibility.OPEN,
+        default_rate_bps=2000,
+        currency="EUR",
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    link = link_for(shop["creator"], shop["p1"].id, campaign_id=campaign.id)
+    inside = click_on(link, at=NOW - timedelta(days=5))
+    campaign.ends_on = NOW.date() - timedelta(days=3)  # ended after the first click
+    after = click_on(link, at=NOW - timedelta(days=1))
+    place(shop, "O-in", click_id=inside)
+    place(shop, "O-after", click_id=after)
+    attribute()
+    assert [(c.rate_bps, c.campaign_id is not None) for c in commissions()] == [
+        (2000, True),
+        (500, False),
+    ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, relationship
 
@@ -58,6 +59,8 @@ class Campaign(IdMixin, TimestampsMixin, db.Model):
     countries: Mapped[list[str]] = column(JSON, default=list)
     min_tier_id: Mapped[int | None] = column(ForeignKey("tiers.id"), nullable=True)
     visibility: Mapped[Visibility] = column(enum_type(Visibility), default=Visibility.OPEN)
+    #: Open campaigns only: creators apply and the brand approves, instead of joining at once.
+    approval_required: Mapped[bool] = column(default=False, server_default=false())
     status: Mapped[CampaignStatus] = column(enum_type(CampaignStatus), default=CampaignStatus.DRAFT)
     default_rate_bps: Mapped[int] = column()
     tier_bonus: Mapped[bool] = column(default=True)
@@ -68,6 +71,8 @@ class Campaign(IdMixin, TimestampsMixin, db.Model):
     #: Commissions accrued against the budget, in minor units of `currency`. A cache of
     #: SUM(commissions.budget_minor), kept under a row lock by the attribution job.
     spent_minor: Mapped[int] = column(BigInteger, default=0)
+    #: When the campaign was ended by hand (status `ended`); NULL otherwise.
+    ended_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
 
     brand: Mapped[Brand] = relationship()
     rates: Mapped[list[CampaignRate]] = relationship(
@@ -110,6 +115,8 @@ class CampaignMember(IdMixin, TimestampsMixin, db.Model):
     creator_id: Mapped[int] = column(ForeignKey("creators.id", ondelete="CASCADE"), index=True)
     status: Mapped[MemberStatus] = column(enum_type(MemberStatus))
     decided_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+    #: What the creator wrote when applying (plain text, shown escaped to the brand).
+    note: Mapped[str] = column(String(500), default="", server_default="")
 
 
 class CampaignProduct(IdMixin, CreatedMixin, db.Model):

@@ -15,7 +15,8 @@ A commission is held for review (credited to creator_held, not the balance) when
 flagged as a bot, the click-to-order time is under FAST_ORDER, the buyer is the creator (e-mail
 hash or a visitor id seen on the creator's own browser), or the creator is not approved.
 
-Per line, in basis points: a line the link's campaign covers earns the campaign's product rate,
+Per line, in basis points: while the link's campaign runs (active, and clicked between its
+start and end dates), a line the campaign covers earns the campaign's product rate,
 else its category rate, else its default rate; any other line earns the brand's default rate.
 The creator's tier bonus is added (unless the campaign turns it off). The amount is converted to
 the creator's payout currency at the stored FX rate of the order date, rounded once, half-up.
@@ -273,7 +274,7 @@ def _earn(
             result.deferred += 1
             continue
         campaign = terms.get(match.campaign_id) if match.campaign_id else None
-        if campaign and campaign.campaign.status != CampaignStatus.ACTIVE:
+        if campaign and not _earns_campaign_rates(campaign.campaign, match.clicked_at):
             campaign = None
         to_campaign = None
         if campaign and campaign.campaign.budget_minor is not None:
@@ -372,6 +373,17 @@ def _earn(
         ],
     )
     _reverse_early_refunds(session, lines, {c["order_line_id"] for c in new_commissions})
+
+
+def _earns_campaign_rates(campaign: Campaign, clicked_at: datetime) -> bool:
+    """A click earns its campaign's rates only while the campaign runs: active, and clicked
+    between its start and end dates. Otherwise the line earns the brand's default rate."""
+    day = clicked_at.date()
+    return (
+        campaign.status == CampaignStatus.ACTIVE
+        and campaign.starts_on <= day
+        and (campaign.ends_on is None or day <= campaign.ends_on)
+    )
 
 
 FX_RATE_PLACES = Decimal("1e-20")

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connect.brands.models import Brand, BrandStatus, Product, ProductStatus
-from connect.campaigns.models import (
-    Campaign,
-    CampaignMember,
-    CampaignStatus,
-    MemberStatus,
-    Visibility,
-)
+from connect.campaigns.services import linkable_campaigns
 from connect.content.models import Content, ContentStatus
 from connect.creators.models import Creator
 
@@ -30,20 +24,7 @@ def product_choices(session: Session, creator: Creator) -> dict[str, str]:
 
 
 def campaign_choices(session: Session, creator: Creator, today: date) -> dict[str, str]:
-    member = select(CampaignMember.campaign_id).where(
-        CampaignMember.creator_id == creator.id, CampaignMember.status == MemberStatus.APPROVED
-    )
-    rows = session.execute(
-        select(Campaign.id, Campaign.name, Brand.name)
-        .join(Brand, Brand.id == Campaign.brand_id)
-        .where(
-            Campaign.status == CampaignStatus.ACTIVE,
-            Campaign.starts_on <= today,
-            or_(Campaign.ends_on.is_(None), Campaign.ends_on >= today),
-            or_(Campaign.visibility == Visibility.OPEN, Campaign.id.in_(member)),
-        )
-        .order_by(Brand.name, Campaign.name)
-    )
+    rows = linkable_campaigns(session, creator, today)
     return {"": "—"} | {str(cid): f"{brand} · {name}" for cid, name, brand in rows}
 
 

@@ -20,18 +20,14 @@ from connect.audit.services import record
 from connect.brands.models import Brand, BrandDomain, BrandStatus, Product, ProductStatus
 from connect.campaigns.models import (
     Campaign,
-    CampaignMember,
     CampaignProduct,
-    CampaignStatus,
-    MemberStatus,
-    Visibility,
 )
+from connect.campaigns.services import campaign_open_to
 from connect.content.models import Content, ContentProduct, ContentStatus
 from connect.conversions.models import Order
 from connect.core.db import Executor, upsert_insert
 from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus
-from connect.tiers.models import Tier
 from connect.tracking.models import Click, Link, LinkStatus
 from connect.tracking.urls import UnsafeDestination, check_destination
 
@@ -50,37 +46,6 @@ class LinkError(ValueError):
 
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def _tier_rank(session: Session, tier_id: int | None) -> int:
-    if tier_id is None:
-        return 0
-    return session.scalar(select(Tier.rank).where(Tier.id == tier_id)) or 0
-
-
-def campaign_open_to(session: Session, campaign: Campaign, creator: Creator, today: date) -> str:
-    """Why `creator` may not link through `campaign` today, or "" when they may."""
-    if campaign.status != CampaignStatus.ACTIVE or campaign.starts_on > today:
-        return "This campaign is not running."
-    if campaign.ends_on is not None and campaign.ends_on < today:
-        return "This campaign has ended."
-    member = session.scalar(
-        select(CampaignMember.status).where(
-            CampaignMember.campaign_id == campaign.id, CampaignMember.creator_id == creator.id
-        )
-    )
-    if member == MemberStatus.APPROVED:
-        return ""
-    if campaign.visibility == Visibility.INVITE or member in {
-        MemberStatus.REJECTED,
-        MemberStatus.REMOVED,
-    }:
-        return "You are not a member of this campaign."
-    if campaign.countries and creator.country not in campaign.countries:
-        return "This campaign is not open to your country."
-    if _tier_rank(session, campaign.min_tier_id) > _tier_rank(session, creator.tier_id):
-        return "This campaign needs a higher tier."
-    return ""
 
 
 def create_link(
