@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+## Compile the translation catalogues (.po -> .mo); scripts/i18n.sh extracts and updates them.
+i18n: $(STAMP)
+	$(BIN)/pybabel -q compile -d connect/translations
+
 ## The portal with demo data and background jobs on http://127.0.0.1:5000 (SQLite, no set-up).
-run: $(STAMP)
+run: $(STAMP) i18n
 	$(BIN)/connect db upgrade
 	$(BIN)/connect seed-demo --if-empty
 	$(BIN)/connect dev
 
 ## The whole test suite against real PostgreSQL, Redis, S3 (moto) and Stripe (in-repo) servers.
-test: $(STAMP)
+test: $(STAMP) i18n
 	@if [ "$$(id -u)" = 0 ]; then scripts/ensure-system-packages.sh; fi
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
-from flask_login import current_user
+from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -64,11 +63,16 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "connect" / "translations"))
     babel.init_app(app, locale_selector=select_locale)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.session_protection = "strong"
+    # Off: "strong" logs users out whenever their IP changes (phones change networks all day)
+    # and "basic" only manages a freshness flag nothing here uses; both also rewrite anonymous
+    # sessions, which puts a Set-Cookie on publicly cached pages. Session cookies are HttpOnly,
+    # SameSite=Lax and Secure in production.
+    login_manager.session_protection = None
 
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
@@ -81,16 +85,19 @@ def register_extensions(app: Flask) -> None:
 
 
 def select_locale() -> str | None:
-    if current_user and current_user.is_authenticated and current_user.locale:
-        return current_user.locale
-    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+    """User setting, else `lang` cookie, else Accept-Language: connect/accounts/language.py."""
+    from connect.accounts.language import select_locale as choose
+
+    return choose()
 
 
 def register_blueprints(app: Flask) -> None:
+    from connect.accounts.language import bp as language_bp
     from connect.accounts.routes import bp as accounts_bp
     from connect.admin.routes import bp as admin_bp
     from connect.brands.routes import bp as brands_bp
     from connect.campaigns.routes import bp as campaigns_bp
+    from connect.content.routes import bp as content_bp
     from connect.conversions.import_routes import bp as imports_bp
     from connect.conversions.routes import bp as conversions_bp
     from connect.core.errors import register_error_handlers
@@ -106,9 +113,11 @@ def register_blueprints(app: Flask) -> None:
         payouts_bp,
         payout_methods_bp,
         accounts_bp,
+        language_bp,
         admin_bp,
         brands_bp,
         campaigns_bp,
+        content_bp,
         conversions_bp,
         imports_bp,
         creators_bp,

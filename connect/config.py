@@ -158,6 +158,9 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         # "s3" or "local"; empty: S3 when S3_ENDPOINT_URL is set, else <instance>/storage.
         "STORAGE_BACKEND": os.environ.get("STORAGE_BACKEND", ""),
         "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
+        "COMPLIANCE_RULES_PATH": os.environ.get("COMPLIANCE_RULES_PATH", ""),
+        "MEDIA_MAX_IMAGE_BYTES": env_int("MEDIA_MAX_IMAGE_BYTES", 10 * 1024 * 1024),
+        "MEDIA_MAX_VIDEO_BYTES": env_int("MEDIA_MAX_VIDEO_BYTES", 200 * 1024 * 1024),
         # Refused before the body is read, so a huge upload never reaches the disk.
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         # The platform's own account, the debtor of SEPA files.

@@ -3,9 +3,16 @@
 # ruff: noqa: F401 - importing is the point: each import registers its tables.
 from connect.accounts.models import ApiToken, User
 from connect.audit.models import AuditEvent
-from connect.brands.models import Brand, BrandApiKey, BrandDomain, BrandMember, Product
+from connect.brands.models import (
+    Brand,
+    BrandApiKey,
+    BrandDomain,
+    BrandMember,
+    Product,
+    ProductImport,
+)
 from connect.campaigns.models import Campaign, CampaignMember, CampaignProduct, CampaignRate
-from connect.content.models import Content, ContentProduct
+from connect.content.models import Content, ContentProduct, ModerationFlag
 from connect.conversions.import_models import ImportJob
 from connect.conversions.models import Commission, Order, OrderLine, Refund, RefundLine
 from connect.creators.models import Creator, CreatorVisitor, SocialAccount

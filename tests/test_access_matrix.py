@@ -17,6 +17,7 @@ from connect.campaigns.models import (
     MemberStatus,
     Visibility,
 )
+from connect.content.models import Content, ContentKind, ContentProduct, ContentStatus
 from connect.core.policy import public
 from connect.core.time import utcnow
 from connect.extensions import db
@@ -164,6 +165,104 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/creator/campaigns/{campaign}/decline",
         dict.fromkeys(ACTORS, 405),
     ),
+    "/creator/content": ("/creator/content", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/content/new": ("/creator/content/new", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/content/<int:content_id>": (
+        "/creator/content/{piece}",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/content/<int:content_id>/edit": (
+        "/creator/content/{piece}/edit",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/content/<int:content_id>/publish": (
+        "/creator/content/{piece}/publish",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/content/<int:content_id>/delete": (
+        "/creator/content/{piece}/delete",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    # the piece has no photo or video: nothing to serve to anyone
+    "/content/<int:content_id>/media": ("/content/{piece}/media", dict.fromkeys(ACTORS, 404)),
+    "/brand/<brand_slug>/content": ("/brand/{x}/content", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/content/<int:content_id>/decision": (
+        "/brand/{x}/content/{piece}/decision",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/admin/moderation": ("/admin/moderation", only({"admin": 200})),
+    "/admin/moderation/<int:flag_id>": ("/admin/moderation/1", dict.fromkeys(ACTORS, 405)),
+    "/c/<handle>": ("/c/alice", ALL),
+    "/c/<handle>/<int:content_id>": ("/c/alice/{piece}", ALL),
+    "/brand/<brand_slug>/settings": ("/brand/{x}/settings", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/settings/profile": (
+        "/brand/{x}/settings/profile",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/settings/tracking": (
+        "/brand/{x}/settings/tracking",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/domains": ("/brand/{x}/domains", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/domains/<int:domain_id>/remove": (
+        "/brand/{x}/domains/1/remove",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/team": ("/brand/{x}/team", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/team/<int:member_id>/role": (
+        "/brand/{x}/team/1/role",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/team/<int:member_id>/remove": (
+        "/brand/{x}/team/1/remove",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/integration": (
+        "/brand/{x}/integration",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/products/new": (
+        "/brand/{x}/products/new",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/products/<int:product_id>": (
+        "/brand/{x}/products/1",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/products/<int:product_id>/archive": (
+        "/brand/{x}/products/1/archive",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/products/<int:product_id>/restore": (
+        "/brand/{x}/products/1/restore",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/products/import": (
+        "/brand/{x}/products/import",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/products/import/template.csv": (
+        "/brand/{x}/products/import/template.csv",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/products/imports/<int:import_id>": (
+        "/brand/{x}/products/imports/1",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/products/imports/<int:import_id>/errors.csv": (
+        "/brand/{x}/products/imports/1/errors.csv",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/admin/domains": ("/admin/domains", only({"admin": 200})),
+    "/admin/domains/<int:domain_id>/verify": (
+        "/admin/domains/1/verify",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/admin/domains/<int:domain_id>/reject": (
+        "/admin/domains/1/reject",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/language": ("/language", dict.fromkeys(ACTORS, 405)),  # POST only (the footer switcher)
     "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),
     "/creator/statements": ("/creator/statements", only({"creator_a": 200, "creator_b": 200})),
     # no ledger history in this world: there is no statement to show for any month
@@ -241,6 +340,18 @@ def world(app: Flask) -> dict[str, object]:
         factories.user(Role.FINANCE, email=EMAILS["finance"])
         factories.user(Role.ADMIN, email=EMAILS["admin"])
         link = create_link(db.session, a, product_id=xp.id)
+        piece = Content(
+            creator_id=a.id,
+            kind=ContentKind.REVIEW,
+            title="Xylophone review",
+            language="en",
+            status=ContentStatus.PUBLISHED,
+            published_at=utcnow(),
+            products=[ContentProduct(product_id=xp.id)],
+        )
+        db.session.add(piece)
+        db.session.flush()
+        create_link(db.session, a, product_id=xp.id, content_id=piece.id)
         campaign = Campaign(
             brand_id=x.id,
             name="X invite-only",
@@ -256,7 +367,14 @@ def world(app: Flask) -> dict[str, object]:
             CampaignMember(campaign_id=campaign.id, creator_id=a.id, status=MemberStatus.INVITED)
         )
         db.session.commit()
-        return {"x": x.slug, "a": a.id, "link": link.id, "code": link.code, "campaign": campaign.id}
+        return {
+            "x": x.slug,
+            "a": a.id,
+            "link": link.id,
+            "code": link.code,
+            "campaign": campaign.id,
+            "piece": piece.id,
+        }
 
 
 def test_every_route_is_in_the_matrix(app: Flask) -> None:

@@ -505,3 +505,27 @@ def test_clicks_after_a_campaign_ended_earn_the_brand_default(shop):
         (2000, True),
         (500, False),
     ]
+
+
+def test_clicks_on_rejected_content_never_earn(shop):
+    from connect.content.models import Content, ContentKind, ContentProduct, ContentStatus
+
+    piece = Content(
+        creator_id=shop["creator"].id,
+        kind=ContentKind.VIDEO,
+        title="Review",
+        language="fr",
+        status=ContentStatus.PUBLISHED,
+        products=[ContentProduct(product_id=shop["p1"].id)],
+    )
+    db.session.add(piece)
+    db.session.flush()
+    link = link_for(shop["creator"], shop["p1"].id, content_id=piece.id)
+    direct = click_on(link, at=NOW - timedelta(hours=2), visitor="7" * 32)
+    piece.status = ContentStatus.REJECTED
+    by_click = place(shop, "O-rej", click_id=direct)
+    by_visitor = place(shop, "O-rej-v", visitor_id="7" * 32)
+    attribute()
+    assert by_click.status == OrderStatus.UNATTRIBUTED
+    assert by_visitor.status == OrderStatus.UNATTRIBUTED
+    assert commissions() == []

@@ -12,7 +12,9 @@ from connect.accounts.services import AccountError
 from connect.admin.forms import CreatorStatusForm, HoldDecisionForm
 from connect.admin.services import audit_page, creators_page, queue_counts
 from connect.audit.services import record
+from connect.brands import services as brand_services
 from connect.brands.models import Brand
+from connect.brands.services import BrandError, pending_domains
 from connect.conversions.models import Commission, CommissionStatus, Order
 from connect.conversions.services import ConversionError, reject_hold, release_hold
 from connect.core.pagination import page_arg
@@ -131,3 +133,44 @@ def decide_hold(commission_id: int) -> Any:
     )
     flash(_("Decision recorded."), "success")
     return redirect(url_for("admin.holds"))
+
+
+# -- brand domains waiting for verification ---------------------------------------------------
+
+
+@bp.get("/domains")
+@role_required(Role.ADMIN)
+def domains() -> Any:
+    return render_template("brands/admin_domains.html", domains=pending_domains(db.session))
+
+
+@bp.post("/domains/<int:domain_id>/verify")
+@role_required(Role.ADMIN)
+def verify_domain(domain_id: int) -> Any:
+    try:
+        domain = brand_services.verify_domain(db.session, domain_id, current_user)
+    except BrandError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(str(exc), "error")
+    else:
+        flash(
+            _("%(domain)s is verified: links may lead there now.", domain=domain.domain), "success"
+        )
+    return redirect(url_for("admin.domains"))
+
+
+@bp.post("/domains/<int:domain_id>/reject")
+@role_required(Role.ADMIN)
+def reject_domain(domain_id: int) -> Any:
+    try:
+        name = brand_services.reject_domain(
+            db.session, domain_id, current_user, note=request.form.get("note", "")
+        )
+    except BrandError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(str(exc), "error")
+    else:
+        flash(_("The claim on %(domain)s is rejected and removed.", domain=name), "success")
+    return redirect(url_for("admin.domains"))

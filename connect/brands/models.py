@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
@@ -68,8 +77,17 @@ class BrandMember(IdMixin, CreatedMixin, db.Model):
     user: Mapped[User] = relationship(back_populates="memberships")
 
 
+def new_verification_token() -> str:
+    """128 random bits, hex: the value a brand publishes in a DNS TXT record."""
+    return secrets.token_hex(16)
+
+
 class BrandDomain(IdMixin, CreatedMixin, db.Model):
-    """A host the brand's links may redirect to. Only verified domains are redirect targets."""
+    """A host the brand's links may redirect to. Only verified domains are redirect targets.
+
+    A brand adds a domain (pending), publishes `connect-verification=<token>` as a DNS TXT record
+    on it, and an admin verifies it. One domain belongs to at most one brand.
+    """
 
     __tablename__ = "brand_domains"
     __table_args__ = (UniqueConstraint("domain"),)
@@ -78,8 +96,17 @@ class BrandDomain(IdMixin, CreatedMixin, db.Model):
     #: Lower-case ASCII (IDNA) host name, no port, e.g. `shop.example.com`.
     domain: Mapped[str] = column(String(253))
     verified_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+    #: Proof of control: published as `connect-verification=<token>` in a TXT record.
+    #: Empty for domains verified before tokens existed.
+    verification_token: Mapped[str] = column(
+        String(64), default=new_verification_token, server_default=""
+    )
 
     brand: Mapped[Brand] = relationship(back_populates="domains")
+
+    @property
+    def txt_record(self) -> str:
+        return f"connect-verification={self.verification_token}"
 
 
 class ProductStatus(enum.StrEnum):
@@ -93,6 +120,8 @@ class Product(IdMixin, TimestampsMixin, db.Model):
         UniqueConstraint("brand_id", "sku"),
         CheckConstraint("price_minor >= 0", name="price_non_negative"),
         CheckConstraint("length(currency) = 3", name="currency_iso"),
+        # The catalogue page lists a brand's products by title.
+        Index("ix_products_brand_title", "brand_id", "title"),
     )
 
     brand_id: Mapped[int] = column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
@@ -128,3 +157,40 @@ class BrandApiKey(IdMixin, TimestampsMixin, db.Model):
     created_by_id: Mapped[int] = column(ForeignKey("users.id"))
     last_used_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+
+
+class ProductImport(IdMixin, CreatedMixin, db.Model):
+    """One catalogue CSV upload and what became of its rows.
+
+    The import runs inside the upload request; the error report (one line per problem) is kept
+    in storage so it can be downloaded later.
+    """
+
+    __tablename__ = "product_imports"
+    __table_args__ = (
+        CheckConstraint(
+            "total_rows >= 0 AND created_rows >= 0 AND updated_rows >= 0"
+            " AND unchanged_rows >= 0 AND failed_rows >= 0 AND duration_ms >= 0",
+            name="counts_non_negative",
+        ),
+        Index("ix_product_imports_brand_created", "brand_id", "created_at"),
+    )
+
+    brand_id: Mapped[int] = column(ForeignKey("brands.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int] = column(ForeignKey("users.id"))
+    #: The name the file had on the uploader's computer (display only).
+    filename: Mapped[str] = column(String(200), default="")
+    #: Data rows in the file (header and blank lines not counted).
+    total_rows: Mapped[int] = column(default=0)
+    created_rows: Mapped[int] = column(default=0)
+    updated_rows: Mapped[int] = column(default=0)
+    #: Rows identical to the product already stored: nothing written.
+    unchanged_rows: Mapped[int] = column(default=0)
+    failed_rows: Mapped[int] = column(default=0)
+    #: Storage key of the error report CSV; "" when every row was good.
+    error_report_key: Mapped[str] = column(String(200), default="")
+    duration_ms: Mapped[int] = column(default=0)
+
+    @property
+    def ok_rows(self) -> int:
+        return self.created_rows + self.updated_rows + self.unchanged_rows

@@ -10,6 +10,7 @@ Rules, in order:
 2. Otherwise the last non-bot click by the same visitor on this brand's links, inside the link's
    campaign attribution window (30 days without a campaign).
 3. No qualifying click: the order is kept as unattributed and earns nothing.
+Clicks on links of rejected content never qualify (moderation switched those links off).
 
 A commission is held for review (credited to creator_held, not the balance) when the click is
 flagged as a bot, the click-to-order time is under FAST_ORDER, the buyer is the creator (e-mail
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from connect.accounts.models import User
@@ -43,6 +44,7 @@ from connect.campaigns.models import (
     CampaignRate,
     CampaignStatus,
 )
+from connect.content.models import Content, ContentStatus
 from connect.conversions.models import (
     Commission,
     CommissionStatus,
@@ -151,12 +153,17 @@ def _direct_matches(session: Session, orders: list[Order]) -> tuple[dict[int, Ma
             Link.product_id,
         )
         .join(Link, Link.id == Click.link_id)
+        .outerjoin(Content, Content.id == Link.content_id)
         .where(Click.click_id.in_(wanted))
+        .add_columns(Content.status)
     )
     found, known = {}, set()
-    for click_id, at, bot, link_id, brand_id, creator_id, campaign_id, product_id in rows:
+    for click_id, at, bot, link_id, brand_id, creator_id, campaign_id, product_id, piece in rows:
         known.add(click_id)
         order = wanted[click_id]
+        # Clicks on links of rejected content never earn (moderation switched them off).
+        if piece == ContentStatus.REJECTED:
+            continue
         if brand_id == order.brand_id and at <= order.ordered_at:
             found[order.id] = Match(click_id, at, bot, link_id, creator_id, campaign_id, product_id)
     return found, known
@@ -191,9 +198,11 @@ def _visitor_matches(session: Session, orders: list[Order]) -> dict[int, Match]:
         )
         .join(Link, and_(Link.id == Click.link_id, Link.brand_id == Order.brand_id))
         .outerjoin(Campaign, Campaign.id == Link.campaign_id)
+        .outerjoin(Content, Content.id == Link.content_id)
         .where(
             Order.id.in_([o.id for o in orders]),
             Click.clicked_at >= days_before(Order.ordered_at, window),
+            or_(Link.content_id.is_(None), Content.status != ContentStatus.REJECTED),
         )
         .subquery()
     )

@@ -31,7 +31,10 @@ def campaign_choices(session: Session, creator: Creator, today: date) -> dict[st
 def content_choices(session: Session, creator: Creator) -> dict[str, str]:
     rows = session.execute(
         select(Content.id, Content.title)
-        .where(Content.creator_id == creator.id, Content.status != ContentStatus.REJECTED)
+        .where(
+            Content.creator_id == creator.id,
+            Content.status.in_([ContentStatus.DRAFT, ContentStatus.PUBLISHED]),
+        )
         .order_by(Content.id.desc())
     )
     return {"": "—"} | {str(cid): title for cid, title in rows}

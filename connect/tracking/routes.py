@@ -47,6 +47,7 @@ from connect.tracking.services import (
     create_link,
     creator_link,
     links_with_stats,
+    may_reactivate,
     set_link_status,
 )
 from connect.tracking.urls import with_click_id
@@ -221,6 +222,15 @@ def link_status(creator: Creator, link_id: int) -> Any:
     raw = request.form.get("status", "")
     if raw not in {s.value for s in LinkStatus}:
         abort(400)
+    if raw == LinkStatus.ACTIVE and not may_reactivate(db.session, link):
+        flash(
+            _(
+                "This link's content or product is under review, rejected or archived; "
+                "the link stays off."
+            ),
+            "error",
+        )
+        return redirect(url_for("tracking.link_detail", link_id=link.id))
     set_link_status(db.session, link, LinkStatus(raw), actor_id=current_user.id)
     link_cache().invalidate(link.code)
     flash(_("The link is now %(status)s.", status=raw), "success")

@@ -95,6 +95,10 @@ def create_link(
             raise LinkError("No such content.", 404)
         if content.status == ContentStatus.REJECTED:
             raise LinkError("This content was rejected; its links cannot earn.")
+        if content.status in (ContentStatus.FLAGGED, ContentStatus.SUBMITTED):
+            raise LinkError(
+                "This content is being reviewed; its links are made when it is published.", 409
+            )
         if not session.scalar(
             select(
                 exists().where(
@@ -139,6 +143,17 @@ def _unused_code(session: Session) -> str:
 def creator_link(session: Session, creator_id: int, link_id: int) -> Link | None:
     """The creator's own link, or None (another creator's link is as good as missing)."""
     return session.scalar(select(Link).where(Link.id == link_id, Link.creator_id == creator_id))
+
+
+def may_reactivate(session: Session, link: Link) -> bool:
+    """A creator may switch a link back on unless its content is under review or rejected, or
+    its product archived: those switched it off, and only their review turns it back on."""
+    if link.content_id is not None:
+        status = session.scalar(select(Content.status).where(Content.id == link.content_id))
+        if status in (ContentStatus.FLAGGED, ContentStatus.REJECTED):
+            return False
+    product_status = session.scalar(select(Product.status).where(Product.id == link.product_id))
+    return product_status == ProductStatus.ACTIVE
 
 
 def set_link_status(session: Session, link: Link, status: LinkStatus, actor_id: int) -> None:
