@@ -262,6 +262,7 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/admin/domains/1/reject",
         dict.fromkeys(ACTORS, 405),
     ),
+    "/finance/audit": ("/finance/audit", only({"finance": 200, "admin": 200})),
     "/language": ("/language", dict.fromkeys(ACTORS, 405)),  # POST only (the footer switcher)
     "/webhooks/stripe": ("/webhooks/stripe", dict.fromkeys(ACTORS, 405)),
     "/creator/statements": ("/creator/statements", only({"creator_a": 200, "creator_b": 200})),

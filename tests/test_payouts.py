@@ -225,6 +225,8 @@ def test_four_eyes(world: World, app: Flask) -> None:
         token = csrf_token(approver, f"/finance/batches/{batch_id}")
         resp = approver.post(f"/finance/batches/{batch_id}/approve", data={"csrf_token": token})
         assert resp.status_code == 302
+        trail = approver.get("/finance/audit").get_data(as_text=True)
+        assert "payout_batch.approve" in trail and "payout_batch.create" in trail
     batch = db.session.get(PayoutBatch, batch_id)
     assert (batch.status, batch.approved_by_id) == (BatchStatus.APPROVED, approver_id)
 

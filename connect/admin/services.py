@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from connect.audit.models import AuditEvent
@@ -31,6 +31,22 @@ def creators_page(
         .offset((page - 1) * per_page)
     )
     return list(rows), total
+
+
+FINANCE_ACTIONS = ("payout_batch.%", "payout_file.%", "ledger.%", "commission.hold_%")
+
+
+def finance_audit_page(session: Session, *, page: int, per_page: int = 100) -> list[AuditEvent]:
+    """The audit trail of money decisions, newest first."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(or_(*(AuditEvent.action.like(pattern) for pattern in FINANCE_ACTIONS)))
+            .order_by(AuditEvent.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
 
 
 def audit_page(session: Session, *, page: int, per_page: int = 100) -> list[AuditEvent]:
