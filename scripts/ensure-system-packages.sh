@@ -2,12 +2,14 @@
 # Install the system packages the tests need, only when they are missing (Debian, as root):
 #   redis-server  (tests/support/services.py starts a private one when none answers on 6379)
 #   postgresql    (initdb/pg_ctl for a private cluster when none answers on 5432)
+#   chromium      (/usr/bin/chromium, driven by Playwright in tests/browser)
 # Idempotent and silent when everything is present; runs `apt-get update` only before an install.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
