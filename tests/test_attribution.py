@@ -529,3 +529,17 @@ def test_clicks_on_rejected_content_never_earn(shop):
     assert by_click.status == OrderStatus.UNATTRIBUTED
     assert by_visitor.status == OrderStatus.UNATTRIBUTED
     assert commissions() == []
+
+
+def test_two_orders_after_one_click_both_match_it(shop):
+    link = link_for(shop["creator"], shop["p1"].id)
+    bob = factories.creator(handle="bob")
+    other_link = link_for(bob, shop["p1"].id)
+    visitor = "6" * 32
+    click = click_on(link, at=NOW - timedelta(hours=3), visitor=visitor)
+    click_on(other_link, at=NOW - timedelta(hours=2), visitor=visitor)  # later, same visitor
+    first = place(shop, "O-twice-1", click_id=click, visitor_id=visitor)
+    second = place(shop, "O-twice-2", click_id=click, visitor_id=visitor)
+    attribute()
+    assert first.attributed_click_id == click and second.attributed_click_id == click
+    assert {first.creator_id, second.creator_id} == {shop["creator"].id}

@@ -138,7 +138,11 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
 
 def _direct_matches(session: Session, orders: list[Order]) -> tuple[dict[int, Match], set[str]]:
     """Orders whose own click id qualifies, and every click id of the batch that is stored."""
-    wanted = {o.click_id: o for o in orders if o.click_id}
+    # A buyer may order twice after one click: every order carrying the click id is matched.
+    wanted: dict[str, list[Order]] = defaultdict(list)
+    for o in orders:
+        if o.click_id:
+            wanted[o.click_id].append(o)
     if not wanted:
         return {}, set()
     rows = session.execute(
@@ -154,18 +158,20 @@ def _direct_matches(session: Session, orders: list[Order]) -> tuple[dict[int, Ma
         )
         .join(Link, Link.id == Click.link_id)
         .outerjoin(Content, Content.id == Link.content_id)
-        .where(Click.click_id.in_(wanted))
+        .where(Click.click_id.in_(list(wanted)))
         .add_columns(Content.status)
     )
     found, known = {}, set()
     for click_id, at, bot, link_id, brand_id, creator_id, campaign_id, product_id, piece in rows:
         known.add(click_id)
-        order = wanted[click_id]
         # Clicks on links of rejected content never earn (moderation switched them off).
         if piece == ContentStatus.REJECTED:
             continue
-        if brand_id == order.brand_id and at <= order.ordered_at:
-            found[order.id] = Match(click_id, at, bot, link_id, creator_id, campaign_id, product_id)
+        for order in wanted[click_id]:
+            if brand_id == order.brand_id and at <= order.ordered_at:
+                found[order.id] = Match(
+                    click_id, at, bot, link_id, creator_id, campaign_id, product_id
+                )
     return found, known
 
 
@@ -354,7 +360,8 @@ def _earn(
 
     if not new_commissions:
         return
-    session.execute(insert(Commission), new_commissions)
+    # render_nulls: one multi-row INSERT for the batch, not one per run of NULL campaign ids.
+    session.execute(insert(Commission).execution_options(render_nulls=True), new_commissions)
     result.commissions += len(new_commissions)
     post_many(
         session,

@@ -52,19 +52,30 @@ def account_ids(session: Session, needed: Iterable[tuple[AccountKind, int, str]]
     if not needed:
         return {}
 
+    kinds = {k for k, _, _ in needed}
+    currencies = {c for _, _, c in needed}
+    owners = sorted({o for _, o, _ in needed})
+
     def lookup() -> dict[tuple[AccountKind, int, str], int]:
-        rows = session.execute(
-            select(
-                LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id, LedgerAccount.currency
-            ).where(
-                LedgerAccount.kind.in_({k for k, _, _ in needed}),
-                LedgerAccount.owner_id.in_({o for _, o, _ in needed}),
-                LedgerAccount.currency.in_({c for _, _, c in needed}),
+        found: dict[tuple[AccountKind, int, str], int] = {}
+        # Chunked: a batch paying 100,000 creators must stay under the 65,535 bind parameters.
+        for start in range(0, len(owners), 10_000):
+            rows = session.execute(
+                select(
+                    LedgerAccount.id,
+                    LedgerAccount.kind,
+                    LedgerAccount.owner_id,
+                    LedgerAccount.currency,
+                ).where(
+                    LedgerAccount.kind.in_(kinds),
+                    LedgerAccount.owner_id.in_(owners[start : start + 10_000]),
+                    LedgerAccount.currency.in_(currencies),
+                )
             )
-        )
-        return {
-            (AccountKind(k), o, c): i for i, k, o, c in rows if (AccountKind(k), o, c) in needed
-        }
+            for i, k, o, c in rows:
+                if (AccountKind(k), o, c) in needed:
+                    found[(AccountKind(k), o, c)] = i
+        return found
 
     found = lookup()
     missing = needed - found.keys()
