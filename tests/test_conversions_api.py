@@ -275,3 +275,12 @@ def test_openapi_document_is_valid(client):
     order_schema = document["components"]["schemas"]["OrderIn"]
     assert order_schema["additionalProperties"] is False
     assert set(order_schema["required"]) == {"order_id", "ordered_at", "currency", "lines"}
+
+
+def test_the_same_instant_in_another_offset_is_the_same_order():
+    from connect.conversions.schemas import OrderIn
+
+    body = order_body("SO-TZ")
+    a = OrderIn.model_validate(body | {"ordered_at": "2026-11-20T10:00:00+00:00"})
+    b = OrderIn.model_validate(body | {"ordered_at": "2026-11-20T12:00:00+02:00"})
+    assert a.ordered_at == b.ordered_at and a.fingerprint() == b.fingerprint()

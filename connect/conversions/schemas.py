@@ -7,7 +7,7 @@ JSON schemas feed the OpenAPI document.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import (
     AwareDatetime,
@@ -62,6 +62,12 @@ class OrderIn(_Strict):
     visitor_id: str | None = Field(default=None, pattern=HEX32)
     lines: list[LineIn] = Field(min_length=1, max_length=500)
 
+    @field_validator("ordered_at")
+    @classmethod
+    def _ordered_utc(cls, value: datetime) -> datetime:
+        # The same instant written with another offset is the same order (fingerprint).
+        return value.astimezone(UTC)
+
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
@@ -111,6 +117,11 @@ class RefundIn(_Strict):
     lines: list[RefundLineIn] | None = Field(
         default=None, max_length=500, description="Omit to refund or cancel the whole order."
     )
+
+    @field_validator("refunded_at")
+    @classmethod
+    def _refunded_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _checks(self) -> RefundIn:
