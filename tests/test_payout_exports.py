@@ -125,3 +125,29 @@ def test_file_paid_then_bank_return_returns_money_once(world: World):
     assert again == 0
     assert problems == [f"payout {sepa_payout.id} is failed"]
     assert approved(sepa.id) == Money(6100, "EUR")  # returned exactly once
+
+
+def test_paypal_batches_over_the_file_limit_are_split_into_parts(world: World, monkeypatch):
+    monkeypatch.setattr("connect.payouts.services.PAYPAL_MAX_ROWS", 2)
+    for n in range(3):
+        creator = world.creator_with_approved(f"pp{n}", 60 + n, rail=None, country="BR")
+        db.session.add(
+            PayoutMethod(creator_id=creator.id, rail=Rail.PAYPAL, paypal_email=f"pp{n}@example.com")
+        )
+    db.session.commit()
+    world.settle()
+    batch = world.batch()
+    approve_batch(db.session, batch, world.approver, NOW)
+    db.session.commit()
+    assert execute_batch(db.session, batch.id, NOW)["files"] == 2
+    first, second = db.session.scalars(select(PayoutFile).order_by(PayoutFile.part)).all()
+    assert (first.part, first.payments, second.part, second.payments) == (1, 2, 2, 1)
+    assert first.storage_key.endswith("paypal-EUR-part1.csv")
+    assert first.total_minor + second.total_minor == 6000 + 6100 + 6200
+    assert mark_file_paid(db.session, first, world.approver, NOW) == 2
+    db.session.commit()
+    statuses = dict(db.session.execute(select(Payout.file_id, Payout.status)).all())
+    assert db.session.scalars(select(Payout.status).where(Payout.file_id == second.id)).all() == [
+        PayoutStatus.EXPORTED
+    ]
+    assert statuses[first.id] == PayoutStatus.PAID

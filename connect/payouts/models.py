@@ -91,6 +91,8 @@ class Payout(IdMixin, TimestampsMixin, db.Model):
     idempotency_key: Mapped[str] = column(String(64), unique=True)
     provider_ref: Mapped[str] = column(String(64), default="", index=True)
     failure_reason: Mapped[str] = column(String(255), default="")
+    #: The bank or PayPal file this payout was exported in.
+    file_id: Mapped[int | None] = column(ForeignKey("payout_files.id"), nullable=True, index=True)
     #: Where the money goes, copied from the payout method when the batch is built.
     destination: Mapped[str] = column(String(254), default="")
     paid_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
@@ -99,14 +101,16 @@ class Payout(IdMixin, TimestampsMixin, db.Model):
 
 
 class PayoutFile(IdMixin, TimestampsMixin, db.Model):
-    """A bank or PayPal file for one batch, rail and currency, stored in S3."""
+    """A bank or PayPal file for one batch, rail and currency (in parts where the rail limits
+    the rows of a file: PayPal takes 5,000), stored in S3."""
 
     __tablename__ = "payout_files"
-    __table_args__ = (UniqueConstraint("batch_id", "rail", "currency"),)
+    __table_args__ = (UniqueConstraint("batch_id", "rail", "currency", "part"),)
 
     batch_id: Mapped[int] = column(ForeignKey("payout_batches.id"), index=True)
     rail: Mapped[Rail] = column(enum_type(Rail))
     currency: Mapped[str] = column(String(3))
+    part: Mapped[int] = column(default=1)
     storage_key: Mapped[str] = column(String(512))
     sha256: Mapped[str] = column(String(64))
     payments: Mapped[int] = column()

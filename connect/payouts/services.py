@@ -30,6 +30,7 @@ from connect.ledger.services import (
     serialize_ledger,
 )
 from connect.payouts.files import (
+    PAYPAL_MAX_ROWS,
     Debtor,
     FilePayment,
     paypal_payouts_csv,
@@ -477,46 +478,82 @@ def export_files(
             )
             for p, m, name, country in rows
         ]
-        extension, content_type = FILE_FORMATS[rail]
-        batch_ref = f"CONNECT-B{batch.id}-{rail.value.upper()}-{currency}"
-        # Spooled: small files stay in memory, big ones go to disk; never the whole batch twice.
-        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
-            if rail == Rail.SEPA:
-                summary = sepa_pain001(batch_ref, now, now.date(), debtor, payments, out)
-            elif rail == Rail.PAYPAL:
-                summary = paypal_payouts_csv(batch_ref, payments, out)
-            else:
-                summary = plain_csv(batch_ref, payments, out)
-            out.seek(0)
-            key = f"payout-files/batch-{batch.id}/{rail.value}-{currency}.{extension}"
-            sha256 = store.put(key, out, content_type)
-        if sha256 != summary.sha256:
-            raise PayoutError(f"stored file {key} does not match what was written")
-        payout_file = PayoutFile(
-            batch_id=batch.id,
-            rail=rail,
-            currency=currency,
-            storage_key=key,
-            sha256=sha256,
-            payments=summary.count,
-            total_minor=summary.total_minor,
-        )
-        session.add(payout_file)
-        for payout, *_ in rows:
-            payout.status = PayoutStatus.EXPORTED
-        written.append(payout_file)
+        payouts = [p for p, *_ in rows]
+        size = PAYPAL_MAX_ROWS if rail == Rail.PAYPAL else max(len(payments), 1)
+        parts = [(n, start) for n, start in enumerate(range(0, len(payments), size), start=1)]
+        for part, start in parts:
+            suffix = f"-part{part}" if len(parts) > 1 else ""
+            written.append(
+                _write_file(
+                    session,
+                    batch,
+                    rail,
+                    currency,
+                    part,
+                    suffix,
+                    payments[start : start + size],
+                    payouts[start : start + size],
+                    store=store,
+                    debtor=debtor,
+                    now=now,
+                )
+            )
     session.flush()
     return written
+
+
+def _write_file(
+    session: Session,
+    batch: PayoutBatch,
+    rail: Rail,
+    currency: str,
+    part: int,
+    suffix: str,
+    payments: list[FilePayment],
+    payouts: list[Payout],
+    *,
+    store: Storage,
+    debtor: Debtor,
+    now: datetime,
+) -> PayoutFile:
+    extension, content_type = FILE_FORMATS[rail]
+    batch_ref = f"CONNECT-B{batch.id}-{rail.value.upper()}-{currency}{suffix.upper()}"[:35]
+    # Spooled: small files stay in memory, big ones go to disk; never the whole batch twice.
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
+        if rail == Rail.SEPA:
+            summary = sepa_pain001(batch_ref, now, now.date(), debtor, payments, out)
+        elif rail == Rail.PAYPAL:
+            summary = paypal_payouts_csv(batch_ref, payments, out)
+        else:
+            summary = plain_csv(batch_ref, payments, out)
+        out.seek(0)
+        key = f"payout-files/batch-{batch.id}/{rail.value}-{currency}{suffix}.{extension}"
+        sha256 = store.put(key, out, content_type)
+    if sha256 != summary.sha256:
+        raise PayoutError(f"stored file {key} does not match what was written")
+    payout_file = PayoutFile(
+        batch_id=batch.id,
+        rail=rail,
+        currency=currency,
+        part=part,
+        storage_key=key,
+        sha256=sha256,
+        payments=summary.count,
+        total_minor=summary.total_minor,
+    )
+    session.add(payout_file)
+    session.flush()
+    for payout in payouts:
+        payout.status = PayoutStatus.EXPORTED
+        payout.file_id = payout_file.id
+    return payout_file
 
 
 def mark_file_paid(session: Session, payout_file: PayoutFile, actor: User, now: datetime) -> int:
     """Finance confirms the bank or PayPal executed the file: its exported payouts are paid."""
     payouts = session.scalars(
         select(Payout).where(
-            Payout.batch_id == payout_file.batch_id,
-            Payout.rail == payout_file.rail,
-            Payout.currency == payout_file.currency,
-            Payout.status == PayoutStatus.EXPORTED,
+            Payout.file_id == payout_file.id, Payout.status == PayoutStatus.EXPORTED
         )
     ).all()
     for payout in payouts:
