@@ -63,13 +63,15 @@ GOAL_DRAIN = 20_000
 NOISE_CORES = 0.15  # CPU used by unrelated processes above which a run is flagged as noisy
 
 # gunicorn worker configurations for 2 cores shared with wrk, PostgreSQL and Redis. The first is
-# the default: one process per core (each is bound by the GIL), 4 threads each to overlap the
-# redirect's PostgreSQL and Redis round trips, and keep-alive (sync workers close every
-# connection, so wrk reconnects for each request). `--sweep` measures them all.
+# the default, chosen with --sweep (quiet runs on the 2-core machine): the sync workers and
+# gthread-2x4 reach about the same req/s on both routes, but sync keeps p99 at about half of
+# gthread's (threads of one process fight for the GIL) and varies less from run to run; the third
+# process uses the time a worker waits for PostgreSQL or Redis. Sync workers close every
+# connection, so wrk reconnects for each request, on both routes alike.
 SERVERS: dict[str, list[str]] = {
-    "gthread-2x4": ["-w", "2", "-k", "gthread", "--threads", "4"],
-    "sync-2": ["-w", "2", "-k", "sync"],
     "sync-3": ["-w", "3", "-k", "sync"],
+    "sync-2": ["-w", "2", "-k", "sync"],
+    "gthread-2x4": ["-w", "2", "-k", "gthread", "--threads", "4"],
     "gthread-2x8": ["-w", "2", "-k", "gthread", "--threads", "8"],
     "gthread-3x4": ["-w", "3", "-k", "gthread", "--threads", "4"],
 }
@@ -830,8 +832,9 @@ def summary(m: Measurement, args: argparse.Namespace) -> str:
         f"and Redis {redis_per_request:.2f}"
     )
     lines.append(
-        f"PostgreSQL backends the server used during the tracked run: {m.pg_backends} (its "
-        "pooled connections; more means connections opened and closed per request)"
+        f"PostgreSQL sessions ended during the tracked run: {m.pg_backends} (the workers' pooled "
+        "connections, up to 5 each, end with the server; more means connections opened and "
+        "closed while serving)"
     )
     for label, cpu, busiest in (
         ("bare run", m.bare.cpu, m.bare.top_other),
