@@ -155,7 +155,7 @@ def free_port() -> int:
 def wait_until(check: Any, timeout: float, what: str, interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             if check():
                 return
         time.sleep(interval)
@@ -711,12 +711,12 @@ def measure(
         log("        CPU in cores: " + cpu_line(bare.cpu))
 
         outage = Outage() if args.outage else None
+        ids_file = tmp / f"ids-tracked-{server_name}.txt"
+        log("machine: " + wait_for_quiet(meter, args.wait_quiet))
         log(
             f"tracked /r/<code>  : {args.seconds} s, {args.connections} connections"
             + ("  (Redis stopped 1/3 in, restarted ~3 s later)" if outage else "")
         )
-        ids_file = tmp / f"ids-tracked-{server_name}.txt"
-        log("machine: " + wait_for_quiet(meter, args.wait_quiet))
         with app.app_context():
             sessions_before = pg_sessions(db.session, args.db_name)
             db.session.remove()
