@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -52,6 +51,8 @@ from connect.brands.services import (
     clean_url,
     verified_domains,
 )
+from connect.core.spreadsheets import safe_cell as _cell
+from connect.core.spreadsheets import upload_name
 from connect.core.storage import Storage
 from connect.core.time import utcnow
 
@@ -260,7 +261,7 @@ def import_products(
     job = ProductImport(
         brand_id=brand_id,
         created_by_id=actor_id,
-        filename=display_name(filename),
+        filename=upload_name(filename, "products.csv"),
         total_rows=len(parsed.rows),
         created_rows=tally.created,
         updated_rows=tally.updated,
@@ -352,12 +353,6 @@ def _upsert(session: Session, writes: list[dict[str, Any]]) -> None:
 # -- listing and the error report -------------------------------------------------------------
 
 
-def display_name(filename: str) -> str:
-    name = re.split(r"[\\/]", filename or "")[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
-    return name[:200] or "products.csv"
-
-
 def imports_of(session: Session, brand_id: int, limit: int = 20) -> list[ProductImport]:
     return list(
         session.scalars(
@@ -391,10 +386,6 @@ def error_report(errors: Iterable[RowError]) -> bytes:
 
 def read_error_report(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def template_csv() -> bytes:

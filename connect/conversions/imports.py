@@ -46,6 +46,8 @@ from connect.conversions.import_models import ImportJob, ImportKind, ImportStatu
 from connect.conversions.schemas import OrderIn, RefundIn
 from connect.conversions.services import ConversionError, record_order, record_refund
 from connect.core.jobs import enqueue_after_commit
+from connect.core.spreadsheets import safe_cell as _cell
+from connect.core.spreadsheets import upload_name
 from connect.core.storage import Storage, storage
 from connect.core.time import utcnow
 
@@ -391,7 +393,7 @@ def create_import(
         status=ImportStatus.QUEUED,
         source_key=key,
         source_sha256=digest,
-        filename=display_name(filename),
+        filename=upload_name(filename, "upload.csv"),
         total_rows=total_rows,
     )
     session.add(job)
@@ -400,12 +402,6 @@ def create_import(
         session, IMPORT_JOB, job.id, queue_name=IMPORT_QUEUE, job_id=f"import-{job.id}"
     )
     return job
-
-
-def display_name(filename: str) -> str:
-    name = re.split(r"[\\/]", filename or "")[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
-    return name[:200] or "upload.csv"
 
 
 def imports_of(session: Session, brand_id: int, limit: int = 50) -> list[ImportJob]:
@@ -584,7 +580,3 @@ def error_report(errors: Iterable[RowError]) -> bytes:
 
 def read_error_report(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

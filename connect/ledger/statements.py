@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from sqlalchemy.types import String
 
 from connect.conversions.models import Commission, Order, OrderLine
 from connect.core.money import exponent, is_currency
+from connect.core.spreadsheets import safe_cell as text_cell
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry
 
 #: The states of a creator's money, in statement column order.
@@ -114,15 +114,6 @@ def decimal_string(amount_minor: int, currency: str) -> str:
     """`-12.34`: minor units as a locale-free decimal with the currency's exponent."""
     places = exponent(currency)
     return f"{Decimal(amount_minor).scaleb(-places):.{places}f}"
-
-
-def text_cell(value: str) -> str:
-    """A text cell safe to open in a spreadsheet: one that would start a formula (= + - @, or a
-    tab or carriage return) gets a leading apostrophe (OWASP "CSV injection"); other control
-    characters become spaces, so a record stays on one line."""
-    if value[:1] in ("\t", "\r") or value.lstrip()[:1] in ("=", "+", "-", "@"):
-        value = "'" + value
-    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in value)
 
 
 # --- the creator's statement -----------------------------------------------------------------

@@ -40,6 +40,7 @@ import pycountry
 from schwifty import BIC, IBAN
 
 from connect.core.money import Money, MoneyError, exponent
+from connect.core.spreadsheets import safe_cell as _text_cell
 
 __all__ = [
     "Debtor",
@@ -538,15 +539,6 @@ def sepa_pain001(
 
 # ---------------------------------------------------------------------------------------------
 # CSV
-
-
-def _text_cell(value: str) -> str:
-    """A cell safe to open in a spreadsheet: a value that starts a formula (= + - @, or a tab or
-    carriage return before one) gets a leading apostrophe (OWASP "CSV injection"); control
-    characters become spaces so that every payment stays on one line."""
-    if value[:1] in ("\t", "\r") or value.lstrip()[:1] in ("=", "+", "-", "@"):
-        value = "'" + value
-    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in value)
 
 
 def _csv_writer(sink: _Sink):  # -> csv writer (its type is private in 3.11)
