@@ -29,6 +29,12 @@ test: $(STAMP) i18n
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider
 
+## The benchmarks (minutes each; PostgreSQL and Redis as for the tests). See bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python bench/redirect/run.py
+	$(BIN)/python bench/attribution/run.py
+	$(BIN)/python bench/payouts/run.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
