@@ -51,8 +51,8 @@ from connect.brands.services import (
     clean_url,
     verified_domains,
 )
+from connect.core.spreadsheets import UnreadableFile, csv_rows, upload_name
 from connect.core.spreadsheets import safe_cell as _cell
-from connect.core.spreadsheets import upload_name
 from connect.core.storage import Storage
 from connect.core.time import utcnow
 
@@ -107,20 +107,10 @@ class Tally:
 
 def parse_csv(data: bytes, max_rows: int = MAX_ROWS) -> ParsedFile:
     """Decode and split the file; ImportFileError if it is not a product CSV."""
-    if not data.strip():
-        raise ImportFileError("The file is empty.")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"The file is not UTF-8 text (unexpected byte at position {exc.start + 1}). "
-            "Export it from your spreadsheet as “CSV UTF-8”."
-        ) from None
-    if "\x00" in text:
-        raise ImportFileError("The file contains NUL bytes: it is not a CSV text file.")
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        reader = csv_rows(data)
+    except UnreadableFile as exc:
+        raise ImportFileError(str(exc)) from None
     rows: list[Row] = []
     try:
         columns = _check_header(next(reader, None) or [])

@@ -46,8 +46,8 @@ from connect.conversions.import_models import ImportJob, ImportKind, ImportStatu
 from connect.conversions.schemas import OrderIn, RefundIn
 from connect.conversions.services import ConversionError, record_order, record_refund
 from connect.core.jobs import enqueue_after_commit
+from connect.core.spreadsheets import UnreadableFile, csv_rows, upload_name
 from connect.core.spreadsheets import safe_cell as _cell
-from connect.core.spreadsheets import upload_name
 from connect.core.storage import Storage, storage
 from connect.core.time import utcnow
 
@@ -123,20 +123,10 @@ class ParsedFile:
 
 def parse_csv(kind: ImportKind, data: bytes) -> ParsedFile:
     """Decode and split the file; ImportFileError if it is not a CSV of this kind."""
-    if not data.strip():
-        raise ImportFileError("The file is empty.")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"The file is not UTF-8 text (unexpected byte at position {exc.start + 1}). "
-            "Export it from your spreadsheet as “CSV UTF-8”."
-        ) from None
-    if "\x00" in text:
-        raise ImportFileError("The file contains NUL bytes: it is not a CSV text file.")
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        reader = csv_rows(data)
+    except UnreadableFile as exc:
+        raise ImportFileError(str(exc)) from None
     try:
         header = next(reader, None)
         columns = _check_header(kind, header or [])

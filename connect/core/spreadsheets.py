@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
+from collections.abc import Iterator
 
 
 def safe_cell(value: str) -> str:
@@ -20,3 +23,26 @@ def upload_name(filename: str, default: str) -> str:
     name = re.split(r"[\\/]", filename or "")[-1]
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
     return name[:200] or default
+
+
+class UnreadableFile(ValueError):
+    """An upload that is not CSV text; the message says why and is safe to show."""
+
+
+def csv_rows(data: bytes) -> Iterator[list[str]]:
+    """The rows of an uploaded CSV: UTF-8 (with or without BOM), comma or semicolon separated,
+    strict quoting. UnreadableFile if it is empty, not UTF-8 text, or holds NUL bytes."""
+    if not data.strip():
+        raise UnreadableFile("The file is empty.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(
+            f"The file is not UTF-8 text (unexpected byte at position {exc.start + 1}). "
+            "Export it from your spreadsheet as “CSV UTF-8”."
+        ) from None
+    if "\x00" in text:
+        raise UnreadableFile("The file contains NUL bytes: it is not a CSV text file.")
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
