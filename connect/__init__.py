@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from connect.config import Settings, engine_options, flask_config
+from connect.core.security import SECURITY_HEADERS
 from connect.core.templating import register_template_helpers
 from connect.extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -37,15 +38,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
 
-    if app.config["TRUSTED_PROXY_COUNT"]:
-        n = app.config["TRUSTED_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     register_logging(app)
     register_extensions(app)
     register_template_helpers(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_cli(app)
+    from connect.tracking.fastpath import RedirectFastPath
+
+    # Outermost but for ProxyFix: /r/<code> is answered before Flask builds a request.
+    app.wsgi_app = RedirectFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     return app
 
 
@@ -144,14 +149,8 @@ def register_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response: Any) -> Any:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
-            "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        )
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         return response
 
     @app.context_processor

@@ -151,7 +151,10 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         # A header set by the trusted proxy or CDN with the visitor's country (CF-IPCountry).
         "GEO_COUNTRY_HEADER": settings.geo_country_header if settings.trusted_proxy_count else "",
         "TRUSTED_PROXY_COUNT": settings.trusted_proxy_count,
+        # Per process, used only while Redis is unreachable (or absent: the SQLite first run).
         "LINK_CACHE_SECONDS": 10.0,
+        # Redis copy of each link's target; changes drop it at commit, the TTL is a safety net.
+        "LINK_REDIS_CACHE_SECONDS": 300,
         "CLICK_RETENTION_MONTHS": settings.click_retention_months,
         # Smallest payout per currency in minor units; others default to 50.00 in their units.
         "PAYOUT_MINIMUMS": {},

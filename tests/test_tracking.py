@@ -14,6 +14,7 @@ import segno
 from flask import Flask
 from sqlalchemy import func, select
 
+from connect.brands.services import update_tracking
 from connect.campaigns.models import (
     Campaign,
     CampaignMember,
@@ -29,14 +30,26 @@ from connect.core.security import keyed_hash
 from connect.core.time import utcnow
 from connect.creators.models import CreatorStatus
 from connect.extensions import db
-from connect.tracking import tasks
-from connect.tracking.capture import GROUP, STREAM, ClickSink
+from connect.tracking import capture, tasks
+from connect.tracking.capture import GROUP, STREAM
 from connect.tracking.models import Click, Link
 from connect.tracking.services import LinkError, create_link, store_clicks
 from tests import factories
 from tests.conftest import csrf_token, login
 
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
+
+
+def break_redis(app: Flask, monkeypatch: pytest.MonkeyPatch, spool: Path) -> None:
+    """Point the redirect at a port where no Redis listens."""
+    from redis import Redis
+
+    redirector = app.extensions["connect_redirector"]
+    dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.25)
+    monkeypatch.setattr(redirector, "redis", dead)
+    monkeypatch.setattr(redirector, "_follow", dead.register_script(capture._FOLLOW_SCRIPT))
+    monkeypatch.setattr(redirector, "spool_dir", spool)
+    monkeypatch.setattr(redirector, "_redis_down_until", 0.0)
 
 
 @pytest.fixture
@@ -106,6 +119,50 @@ def test_redirect_appends_click_id_and_sets_visitor_cookie(app, client, shop):
     assert "127.0.0.1" not in json.dumps([click.ip_hash, click.user_agent, click.referrer_host])
 
 
+def test_cached_redirect_touches_no_database(app, client, shop):
+    from sqlalchemy import event
+
+    assert client.get(f"/r/{shop['code']}").status_code == 302  # caches the target in Redis
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(3):
+            resp = client.get(f"/r/{shop['code']}", headers={"User-Agent": BROWSER})
+            assert resp.status_code == 302
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert statements == []
+    with app.app_context():
+        # the Lua script put the link id beside each click
+        entries = redis_connection().xrange(STREAM)
+        assert [int(fields[b"l"]) for _, fields in entries] == [shop["link"]] * 4
+    assert drain(app) == 4
+
+
+def test_a_removed_domain_stops_cached_links_at_once(app, client, shop):
+    from connect.brands.models import Brand, BrandDomain
+    from connect.brands.services import remove_domain
+
+    assert client.get(f"/r/{shop['code']}").status_code == 302  # cached
+    with app.app_context():
+        brand = db.session.get(Brand, shop["brand"])
+        domain_id = db.session.scalar(
+            select(BrandDomain.id).where(BrandDomain.brand_id == brand.id)
+        )
+        assert remove_domain(db.session, brand, domain_id, actor_id=1) is not None
+        db.session.commit()
+    resp = client.get(f"/r/{shop['code']}")
+    assert resp.status_code == 404
+    assert "Location" not in resp.headers
+
+
 def test_redirect_keeps_the_destination_query_and_fragment(client, shop):
     resp = client.get(f"/r/{shop['code_q']}", headers={"User-Agent": BROWSER})
     location = resp.headers["Location"]
@@ -116,10 +173,18 @@ def test_redirect_keeps_the_destination_query_and_fragment(client, shop):
 def test_brand_click_param_is_used(app, client, shop):
     from connect.brands.models import Brand
 
+    assert "cx_click=" in client.get(f"/r/{shop['code']}").headers["Location"]  # now cached
     with app.app_context():
-        db.session.get(Brand, shop["brand"]).click_param = "aff_click"
-        db.session.commit()
-    app.extensions["connect_link_cache"].invalidate()
+        brand = db.session.get(Brand, shop["brand"])
+        update_tracking(
+            db.session,
+            brand,
+            click_param="aff_click",
+            return_window_days=brand.return_window_days,
+            default_rate_bps=brand.default_rate_bps,
+            actor_id=1,
+        )
+        db.session.commit()  # drops the brand's cached links
     location = client.get(f"/r/{shop['code']}").headers["Location"]
     assert "aff_click=" in location and "cx_click" not in location
 
@@ -208,15 +273,15 @@ def test_drain_is_idempotent_and_recovers_unacknowledged_entries(app, client, sh
         read = redis.xreadgroup(GROUP, "dead-drainer", {STREAM: ">"}, count=100)
         entries = read[0][1]
         assert len(entries) == 5
-        payloads = [fields[b"c"] for _, fields in entries]
+        payloads = [fields for _, fields in entries]
         # ... and one that stored them but died before the ack: the rows exist already
-        store_clicks(db.session, [tasks.parse_click(p) for p in payloads[:3]])
+        store_clicks(db.session, [tasks.parse_click(p[b"c"], p[b"l"]) for p in payloads[:3]])
         db.session.commit()
         stored = tasks.drain_clicks(db.session, redis, consumer="live", claim_idle_ms=0)
         assert stored == 5
         # the same batch delivered again stores nothing new
         for p in payloads:
-            redis.xadd(STREAM, {"c": p})
+            redis.xadd(STREAM, p)
         assert tasks.drain_clicks(db.session, redis, consumer="live") == 5
         assert db.session.scalar(select(func.count()).select_from(Click)) == 5
         assert redis.xlen(STREAM) == 0
@@ -234,8 +299,7 @@ def test_unreadable_entries_go_to_dead_letters(app, shop):
 
 
 def test_redis_down_falls_back_to_a_direct_insert(app, client, shop, monkeypatch, tmp_path):
-    sink = ClickSink("redis://127.0.0.1:9/0", tmp_path / "spool")
-    monkeypatch.setitem(app.extensions, "connect_click_sink", sink)
+    break_redis(app, monkeypatch, tmp_path / "spool")
     resp = client.get(f"/r/{shop['code']}", headers={"User-Agent": BROWSER})
     assert resp.status_code == 302
     click_id = parse_qs(urlsplit(resp.headers["Location"]).query)["cx_click"][0]
@@ -252,8 +316,7 @@ def test_redis_and_database_down_spools_then_drains(app, client, shop, monkeypat
     from sqlalchemy.exc import OperationalError
 
     spool = tmp_path / "spool"
-    sink = ClickSink("redis://127.0.0.1:9/0", spool)
-    monkeypatch.setitem(app.extensions, "connect_click_sink", sink)
+    break_redis(app, monkeypatch, spool)
 
     def database_down(*args: object, **kwargs: object) -> None:
         raise OperationalError("INSERT", {}, Exception("connection refused"))

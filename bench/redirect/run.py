@@ -13,7 +13,9 @@ What it does, all on this machine and all thrown away at the end:
    `/bare/<code>` 302 in the same app;
 5. wrk with a Lua script that asks for a random code of the 10,000 per request and records the
    click id of every 302 it gets (the `cx_click` parameter of the Location header): warm-up of
-   both routes, then bare, then tracked, on the same server;
+   both routes, every code asked for once (the steady state of the shared Redis link cache,
+   where a link stays cached for 5 minutes after a click), then bare, then tracked, on the same
+   server;
 6. the Redis stream drained into PostgreSQL with `drain_clicks` (timed), the spool drained, and
    every click id wrk received looked up among the stored clicks;
 7. with `--outage`, the private Redis is shut down gracefully a third into the tracked run and
@@ -667,6 +669,32 @@ def spool_lines(spool_dir: Path) -> int:
     return sum(len(p.read_text().splitlines()) for p in spool_dir.iterdir() if p.is_file())
 
 
+def prime(base: str, codes: list[str]) -> float:
+    """Ask for every code once, so the measured run sees the steady state of the shared link
+    cache (in production a link is cached after its first click for LINK_REDIS_CACHE_SECONDS).
+    Returns the seconds it took; the clicks it makes are discarded with the warm-up's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(code: str) -> None:
+        url = base + "/r/" + code  # http://127.0.0.1:<port>, made by this script
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
+        with contextlib.suppress(urllib.error.HTTPError):
+            NO_REDIRECT.open(request, timeout=10)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(ask, codes))
+    return time.monotonic() - started
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+NO_REDIRECT = urllib.request.build_opener(_NoRedirect)
+
+
 def measure(
     server_name: str,
     args: argparse.Namespace,
@@ -675,6 +703,7 @@ def measure(
     redis: PrivateRedis,
     lua: Path,
     tmp: Path,
+    codes: list[str],
 ) -> Measurement:
     from redis import Redis
 
@@ -693,6 +722,9 @@ def measure(
         log(f"warm-up {warm} s each: bare, tracked")
         for prefix in ("/bare/", "/r/"):
             run_wrk("warmup", server.base, prefix, warm, args.connections, lua, tmp)
+        took = prime(server.base, codes)
+        cached = sum(1 for _ in client.scan_iter("connect:link:*", count=1000))
+        log(f"primed: every code asked for once in {took:.1f} s; {cached} links cached in Redis")
         time.sleep(1)  # let the server finish the warm-up's queued requests
         with app.app_context():
             reset_clicks(db.session, client)
@@ -959,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
         names = list(SERVERS) if args.sweep else [args.server]
         for name in names:
             with quiet_logs():
-                m = measure(name, args, env, app, redis, lua, tmp)
+                m = measure(name, args, env, app, redis, lua, tmp, codes)
             results.append(m)
             print("\n" + summary(m, args) + "\n", flush=True)
             with app.app_context():

@@ -39,6 +39,7 @@ from connect.core.geo import is_country
 from connect.core.money import MoneyError, exponent, is_currency, parse_major
 from connect.core.signing import key_digest
 from connect.core.time import utcnow
+from connect.tracking.services import forget_brand_links
 from connect.tracking.urls import (
     UnsafeDestination,
     check_destination,
@@ -188,6 +189,8 @@ def update_tracking(
     )
     if changed:
         session.flush()
+        if "click_param" in changed:
+            forget_brand_links(session, brand.id)
         record(
             session,
             actor_id=actor_id,
@@ -322,6 +325,8 @@ def remove_domain(
     session.delete(domain)
     session.flush()
     session.expire(brand, ["domains"])
+    if was_verified:
+        forget_brand_links(session, brand.id)
     orphaned = 0
     if was_verified:
         remaining = verified_domains(session, brand.id)
@@ -366,6 +371,8 @@ def verify_domain(
         )
     domain.verified_at = now or utcnow()
     session.flush()
+    # Links refused for want of this domain (and cached as such) redirect from now on.
+    forget_brand_links(session, domain.brand_id)
     record(
         session,
         actor_id=actor.id,

@@ -3,7 +3,6 @@ public shoppable pages (/c/<handle>) and the media they show."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -70,20 +69,11 @@ from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus
 from connect.extensions import csrf, db
 from connect.tracking.choices import campaign_choices
-from connect.tracking.models import Link
-from connect.tracking.routes import link_cache, short_url
+from connect.tracking.routes import short_url
 
 bp = Blueprint("content", __name__)
 
 PUBLIC_MAX_AGE = 60
-
-
-def _forget_links(links: Iterable[Link]) -> None:
-    """Links switched off or on answer differently at once in this process (others: within the
-    link cache's TTL)."""
-    cache = link_cache()
-    for link in links:
-        cache.invalidate(link.code)
 
 
 def _tell(outcome: Outcome | None) -> None:
@@ -199,7 +189,6 @@ def _content_form(creator: Creator, content: Content | None) -> Any:
                         ),
                         "info",
                     )
-            _forget_links(outcome.changed_links if outcome else [])
             _tell(outcome)
             return redirect(url_for("content.detail", content_id=saved.id))
     status = 422 if form.errors else 200
@@ -253,7 +242,6 @@ def publish_piece(creator: Creator, content_id: int) -> Any:
         db.session.rollback()
         flash(str(exc), "error")
     else:
-        _forget_links(outcome.changed_links)
         _tell(outcome)
     return redirect(url_for("content.detail", content_id=content_id))
 
@@ -389,7 +377,6 @@ def brand_decision(brand: Brand, membership: BrandMember, content_id: int) -> An
             abort(404)
         flash(str(exc), "error")
     else:
-        _forget_links(outcome.changed_links)
         flash(
             _("Approved and published.")
             if outcome.status == ContentStatus.PUBLISHED
@@ -424,7 +411,7 @@ def decide(flag_id: int) -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        outcome = decide_flag(
+        decide_flag(
             db.session,
             flag_id,
             form.decision.data,
@@ -438,7 +425,6 @@ def decide(flag_id: int) -> Any:
             abort(404)
         flash(str(exc), "error")
     else:
-        _forget_links(outcome.changed_links if outcome else [])
         flash(_("Decision recorded."), "success")
     return redirect(url_for("content.moderation"))
 

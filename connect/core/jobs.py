@@ -5,6 +5,7 @@ Jobs get ids, never ORM objects. RQ delivers at least once, so every job must be
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +15,11 @@ from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+log = logging.getLogger(__name__)
+
 QUEUES = ("default", "clicks", "attribution", "payouts", "periodic")
 _PENDING = "connect_pending_jobs"
+_CALLBACKS = "connect_after_commit"
 
 
 def redis_connection() -> Redis:
@@ -47,11 +51,23 @@ def enqueue_after_commit(
     session.info.setdefault(_PENDING, []).append((queue_name, func, args, job_id))
 
 
+def call_after_commit(session: Session, func: Callable[..., Any], *args: Any) -> None:
+    """Call `func(*args)` in this process once `session` commits (dropped on rollback). For
+    cheap, best-effort side effects such as dropping cache entries; an error is logged, not
+    raised, because the transaction has already committed."""
+    session.info.setdefault(_CALLBACKS, []).append((func, args))
+
+
 @event.listens_for(Session, "after_commit")
 def _flush_pending_jobs(session: Session) -> None:
     # SQLAlchemy fires this for a released SAVEPOINT too; the real commit is still to come.
     if session.in_nested_transaction():
         return
+    for func, args in session.info.pop(_CALLBACKS, []):
+        try:
+            func(*args)
+        except Exception:
+            log.exception("after-commit call %s failed", getattr(func, "__name__", func))
     seen: set[tuple[Any, ...]] = set()
     for queue_name, func, args, job_id in session.info.pop(_PENDING, []):
         key = (queue_name, func if isinstance(func, str) else id(func), repr(args), job_id)
@@ -68,3 +84,4 @@ def _drop_pending_jobs(session: Session) -> None:
     if session.in_nested_transaction():
         return
     session.info.pop(_PENDING, None)
+    session.info.pop(_CALLBACKS, None)

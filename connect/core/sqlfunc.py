@@ -31,3 +31,27 @@ def _sqlite_days_before(element: days_before, compiler: Any, **kw: Any) -> str:
         f"strftime('%Y-%m-%d %H:%M:%f', {compiler.process(ts, **kw)}, "
         f"'-' || ({compiler.process(days, **kw)}) || ' days')"
     )
+
+
+class seconds_before(FunctionElement[Any]):
+    """`timestamp - N seconds`, where N may be a column."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(seconds_before, "postgresql")
+def _pg_seconds_before(element: seconds_before, compiler: Any, **kw: Any) -> str:
+    ts, seconds = list(element.clauses)
+    return (
+        f"({compiler.process(ts, **kw)} - make_interval(secs => {compiler.process(seconds, **kw)}))"
+    )
+
+
+@compiles(seconds_before, "sqlite")
+def _sqlite_seconds_before(element: seconds_before, compiler: Any, **kw: Any) -> str:
+    ts, seconds = list(element.clauses)
+    return (
+        f"strftime('%Y-%m-%d %H:%M:%f', {compiler.process(ts, **kw)}, "
+        f"'-' || ({compiler.process(seconds, **kw)}) || ' seconds')"
+    )

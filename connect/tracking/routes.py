@@ -2,12 +2,8 @@ from __future__ import annotations
 
 import io
 import re
-import time
-import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import segno
 from flask import (
@@ -28,15 +24,12 @@ from flask_login import current_user
 
 from connect.accounts.models import ApiToken
 from connect.accounts.services import AccountError, create_api_token, revoke_api_token
-from connect.core.geo import is_country
 from connect.core.pagination import page_arg
 from connect.core.policy import api_token_required, creator_required, public
-from connect.core.security import keyed_hash
 from connect.core.time import utcnow
 from connect.creators.models import Creator
 from connect.extensions import csrf, db, limiter
-from connect.tracking.bots import is_bot
-from connect.tracking.capture import VISITOR_COOKIE, VISITOR_RE, ClickSink, LinkCache, load_target
+from connect.tracking.capture import Redirector
 from connect.tracking.choices import campaign_choices, content_choices, product_choices
 from connect.tracking.forms import ApiTokenForm, LinkForm
 from connect.tracking.models import Link, LinkStatus
@@ -50,7 +43,6 @@ from connect.tracking.services import (
     may_reactivate,
     set_link_status,
 )
-from connect.tracking.urls import with_click_id
 
 bp = Blueprint("tracking", __name__)
 
@@ -59,18 +51,7 @@ VISITOR_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers honour
 
 
 def init_tracking(app: Flask) -> None:
-    app.extensions["connect_link_cache"] = LinkCache(ttl=app.config["LINK_CACHE_SECONDS"])
-    app.extensions["connect_click_sink"] = ClickSink(
-        app.config["REDIS_URL"], Path(app.instance_path) / "click-spool"
-    )
-
-
-def link_cache() -> LinkCache:
-    return current_app.extensions["connect_link_cache"]
-
-
-def click_sink() -> ClickSink:
-    return current_app.extensions["connect_click_sink"]
+    app.extensions["connect_redirector"] = Redirector(app)
 
 
 def short_url(code: str) -> str:
@@ -85,67 +66,9 @@ def short_url(code: str) -> str:
 @public
 @limiter.exempt
 def follow(code: str) -> Any:
-    if not CODE_RE.match(code):
-        return link_not_found()
-    cache = link_cache()
-    hit, target = cache.get(code)
-    if not hit:
-        target = load_target(code)
-        cache.put(code, target)
-    if target is None:
-        return link_not_found()
-    visitor = request.cookies.get(VISITOR_COOKIE, "")
-    if not VISITOR_RE.match(visitor):
-        visitor = uuid.uuid4().hex
-    click_id = uuid.uuid4().hex
-    user_agent = request.headers.get("User-Agent", "")[:512]
-    click_sink().send(
-        {
-            "i": click_id,
-            "l": target.link_id,
-            "t": time.time(),
-            "v": visitor,
-            "h": keyed_hash(request.remote_addr or "", "ip"),
-            "c": visitor_country(),
-            "u": user_agent,
-            "r": referrer_host(),
-            "b": is_bot(user_agent),
-        }
-    )
-    response = Response(status=302)
-    response.headers["Location"] = with_click_id(target.destination, target.click_param, click_id)
-    response.headers["Cache-Control"] = "no-store"
-    response.set_cookie(
-        VISITOR_COOKIE,
-        visitor,
-        max_age=VISITOR_MAX_AGE,
-        httponly=True,
-        samesite="Lax",
-        secure=current_app.config["SESSION_COOKIE_SECURE"],
-    )
-    return response
-
-
-def link_not_found() -> Any:
+    """Active links are redirected by connect/tracking/fastpath.py before Flask sees the
+    request; what reaches this view is a code with no active, safe link."""
     return render_template("tracking/link_not_found.html"), 404
-
-
-def visitor_country() -> str:
-    header = current_app.config["GEO_COUNTRY_HEADER"]
-    if not header:
-        return "ZZ"
-    value = request.headers.get(header, "").upper()
-    return value if len(value) == 2 and is_country(value) else "ZZ"
-
-
-def referrer_host() -> str:
-    referrer = request.headers.get("Referer", "")
-    if not referrer:
-        return ""
-    try:
-        return (urlsplit(referrer).hostname or "")[:253]
-    except ValueError:
-        return ""
 
 
 # --- the creator's links in the portal --------------------------------------------------------
@@ -232,7 +155,6 @@ def link_status(creator: Creator, link_id: int) -> Any:
         )
         return redirect(url_for("tracking.link_detail", link_id=link.id))
     set_link_status(db.session, link, LinkStatus(raw), actor_id=current_user.id)
-    link_cache().invalidate(link.code)
     flash(_("The link is now %(status)s.", status=raw), "success")
     return redirect(url_for("tracking.link_detail", link_id=link.id))
 

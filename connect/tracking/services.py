@@ -3,17 +3,16 @@ reading stats, and click retention. Tenant rule: every read takes the creator id
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets
 import string
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC as UTC_TZ
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, select, update
+from flask import current_app
+from sqlalchemy import Connection, case, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from connect.audit.services import record
@@ -25,9 +24,12 @@ from connect.campaigns.models import (
 from connect.campaigns.services import campaign_open_to
 from connect.content.models import Content, ContentProduct, ContentStatus
 from connect.conversions.models import Order
-from connect.core.db import Executor, upsert_insert
+from connect.core.db import Executor, dialect_name, upsert_insert
+from connect.core.jobs import call_after_commit
+from connect.core.sqlfunc import seconds_before
 from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus
+from connect.tracking.bots import is_bot
 from connect.tracking.models import Click, Link, LinkStatus
 from connect.tracking.urls import UnsafeDestination, check_destination
 
@@ -129,6 +131,8 @@ def create_link(
     )
     session.add(link)
     session.flush()
+    # The code may have been asked for (and cached as unknown) before it existed.
+    forget_links(session, [link.code])
     return link
 
 
@@ -160,6 +164,24 @@ def set_link_status(session: Session, link: Link, status: LinkStatus, actor_id: 
     if link.status != status:
         link.status = status
         record(session, actor_id=actor_id, action=f"link.{status.value}", target=link)
+        forget_links(session, [link.code])
+
+
+def forget_links(session: Session, codes: Iterable[str]) -> None:
+    """Every process serves the links' new state as soon as `session` commits (the redirect's
+    cache: connect/tracking/capture.py)."""
+    codes = list(codes)
+    if codes:
+        call_after_commit(session, _forget_cached_links, codes)
+
+
+def forget_brand_links(session: Session, brand_id: int) -> None:
+    """forget_links for every link of a brand: its domains or its click parameter changed."""
+    forget_links(session, session.scalars(select(Link.code).where(Link.brand_id == brand_id)))
+
+
+def _forget_cached_links(codes: list[str]) -> None:
+    current_app.extensions["connect_redirector"].forget(codes)
 
 
 def links_with_stats(
@@ -224,13 +246,18 @@ def clicks_by_day(
     return out
 
 
-def parse_click(payload: str | bytes) -> dict[str, Any]:
-    """A click as the redirect wrote it (compact JSON) -> a row for the clicks table."""
-    return click_row(json.loads(payload))
+def parse_click(payload: str | bytes, link_id: str | bytes | int | None = None) -> dict[str, Any]:
+    """A click as the redirect wrote it (compact JSON; the link id beside it in the stream entry,
+    inside it in the spool) -> a row for the clicks table."""
+    click = json.loads(payload)
+    if link_id is not None:
+        click["l"] = link_id
+    return click_row(click)
 
 
 def click_row(c: dict[str, Any]) -> dict[str, Any]:
-    """The redirect's compact click record -> a row for the clicks table."""
+    """The redirect's compact click record -> a row for the clicks table. The bot flag is set
+    here, off the redirect's hot path."""
     return {
         "click_id": c["i"],
         "link_id": int(c["l"]),
@@ -240,9 +267,33 @@ def click_row(c: dict[str, Any]) -> dict[str, Any]:
         "country": c["c"],
         "user_agent": c["u"],
         "referrer_host": c["r"],
-        "is_bot": bool(c["b"]),
+        "is_bot": is_bot(c["u"]),
         "is_duplicate": False,
     }
+
+
+_CLICK_COLUMNS = (
+    "click_id",
+    "link_id",
+    "clicked_at",
+    "visitor_id",
+    "ip_hash",
+    "country",
+    "user_agent",
+    "referrer_host",
+    "is_bot",
+    "is_duplicate",
+)
+_COPY_CLICKS = (
+    "COPY click_batch (click_id, link_id, clicked_at, visitor_id, ip_hash, country, user_agent, "
+    "referrer_host, is_bot, is_duplicate) FROM STDIN"
+)
+_MOVE_CLICKS = (
+    "INSERT INTO clicks (click_id, link_id, clicked_at, visitor_id, ip_hash, country, user_agent, "
+    "referrer_host, is_bot, is_duplicate) SELECT click_id, link_id, clicked_at, visitor_id, "
+    "ip_hash, country, user_agent, referrer_host, is_bot, is_duplicate FROM click_batch "
+    "ON CONFLICT (click_id) DO NOTHING"
+)
 
 
 def store_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> int:
@@ -250,49 +301,66 @@ def store_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> int:
     Idempotent: storing the same clicks again changes nothing."""
     if not rows:
         return 0
-    conn.execute(
-        upsert_insert(conn, Click).on_conflict_do_nothing(index_elements=["click_id"]), rows
-    )
+    if dialect_name(conn) == "postgresql":
+        _copy_clicks(conn, rows)
+    else:
+        conn.execute(
+            upsert_insert(conn, Click).on_conflict_do_nothing(index_elements=["click_id"]), rows
+        )
     mark_duplicates(conn, rows)
     return len(rows)
 
 
-def mark_duplicates(conn: Executor, rows: Sequence[dict[str, Any]]) -> int:
+def _copy_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> None:
+    # COPY into a session-private staging table, then one INSERT ... SELECT that skips click
+    # ids already stored: several times faster than a multi-row INSERT, same idempotency.
+    connection = conn if isinstance(conn, Connection) else conn.connection()
+    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS click_batch "
+            "(LIKE clicks INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(_COPY_CLICKS) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in _CLICK_COLUMNS])
+        cursor.execute(_MOVE_CLICKS)
+        cursor.execute("TRUNCATE click_batch")
+
+
+def mark_duplicates(conn: Executor, rows: Sequence[dict[str, Any]]) -> None:
     """Flag every click that follows an earlier click by the same visitor on the same link within
     DEDUP_WINDOW. Looks at stored neighbours on both sides, so the result does not depend on the
-    order in which batches arrive."""
-    visitors = sorted({r["visitor_id"] for r in rows})
+    order in which batches arrive. One statement, whatever the batch size."""
     lo = min(r["clicked_at"] for r in rows) - DEDUP_WINDOW
     hi = max(r["clicked_at"] for r in rows) + DEDUP_WINDOW
-    links = {r["link_id"] for r in rows}
-    groups: dict[tuple[int, str], list[tuple[datetime, str, bool]]] = defaultdict(list)
-    for start in range(0, len(visitors), 1000):
-        chunk = visitors[start : start + 1000]
-        found = conn.execute(
-            select(
-                Click.link_id,
-                Click.visitor_id,
-                Click.clicked_at,
-                Click.click_id,
-                Click.is_duplicate,
-            ).where(Click.visitor_id.in_(chunk), Click.clicked_at.between(lo, hi))
+    previous = (
+        func.lag(Click.clicked_at)
+        .over(
+            partition_by=(Click.link_id, Click.visitor_id),
+            order_by=(Click.clicked_at, Click.click_id),
         )
-        for link_id, visitor, at, click_id, dup in found:
-            if link_id in links:
-                groups[(link_id, visitor)].append((at, click_id, dup))
-    flag = []
-    for clicks in groups.values():
-        clicks.sort()
-        for (prev_at, _, _), (at, click_id, dup) in itertools.pairwise(clicks):
-            if not dup and at - prev_at <= DEDUP_WINDOW:
-                flag.append(click_id)
-    for start in range(0, len(flag), 1000):
-        conn.execute(
-            update(Click)
-            .where(Click.click_id.in_(flag[start : start + 1000]))
-            .values(is_duplicate=True)
+        .label("previous_at")
+    )
+    neighbours = (
+        select(Click.id, Click.clicked_at, Click.is_duplicate, previous)
+        .where(
+            Click.visitor_id.in_(sorted({r["visitor_id"] for r in rows})),
+            Click.link_id.in_(sorted({r["link_id"] for r in rows})),
+            Click.clicked_at.between(lo, hi),
         )
-    return len(flag)
+        .subquery()
+    )
+    repeats = select(neighbours.c.id).where(
+        ~neighbours.c.is_duplicate,
+        neighbours.c.previous_at
+        >= seconds_before(neighbours.c.clicked_at, int(DEDUP_WINDOW.total_seconds())),
+    )
+    conn.execute(
+        update(Click)
+        .where(Click.id.in_(repeats.scalar_subquery()))
+        .values(is_duplicate=True)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def months_before(moment: datetime, months: int) -> datetime:

@@ -70,7 +70,7 @@ def drain_clicks(
         for entry_id, fields in entries:
             ids.append(entry_id)
             try:
-                rows.append(parse_click(fields[b"c"]))
+                rows.append(parse_click(fields[b"c"], fields.get(b"l")))
             except (KeyError, ValueError, TypeError) as exc:
                 log.error("unreadable click entry %s: %s", entry_id, exc)
                 bad.append(fields)
