@@ -12,7 +12,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, case, delete, exists, func, select, update
+from sqlalchemy import (
+    Connection,
+    case,
+    column,
+    delete,
+    exists,
+    func,
+    select,
+    table,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from connect.audit.services import record
@@ -284,6 +296,11 @@ _CLICK_COLUMNS = (
     "is_bot",
     "is_duplicate",
 )
+_STAGING_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS click_batch (LIKE clicks INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS"
+)
+_click_batch = table("click_batch", column("link_id"), column("visitor_id"))
 _COPY_CLICKS = (
     "COPY click_batch (click_id, link_id, clicked_at, visitor_id, ip_hash, country, user_agent, "
     "referrer_host, is_bot, is_duplicate) FROM STDIN"
@@ -301,38 +318,40 @@ def store_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> int:
     Idempotent: storing the same clicks again changes nothing."""
     if not rows:
         return 0
+    lo = min(r["clicked_at"] for r in rows) - DEDUP_WINDOW
+    hi = max(r["clicked_at"] for r in rows) + DEDUP_WINDOW
     if dialect_name(conn) == "postgresql":
-        _copy_clicks(conn, rows)
+        # COPY into a session-private staging table, one INSERT ... SELECT that skips click ids
+        # already stored, and the staging table as the duplicate check's scope: several times
+        # faster than a multi-row INSERT and IN-lists of thousands of values.
+        connection = conn if isinstance(conn, Connection) else conn.connection()
+        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(_STAGING_TABLE)
+            with cursor.copy(_COPY_CLICKS) as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in _CLICK_COLUMNS])
+            cursor.execute(_MOVE_CLICKS)
+        scope = tuple_(Click.link_id, Click.visitor_id).in_(
+            select(_click_batch.c.link_id, _click_batch.c.visitor_id)
+        )
+        mark_duplicates(conn, scope, lo, hi)
+        conn.execute(text("TRUNCATE click_batch"))
     else:
         conn.execute(
             upsert_insert(conn, Click).on_conflict_do_nothing(index_elements=["click_id"]), rows
         )
-    mark_duplicates(conn, rows)
+        scope = Click.visitor_id.in_(sorted({r["visitor_id"] for r in rows})) & Click.link_id.in_(
+            sorted({r["link_id"] for r in rows})
+        )
+        mark_duplicates(conn, scope, lo, hi)
     return len(rows)
 
 
-def _copy_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> None:
-    # COPY into a session-private staging table, then one INSERT ... SELECT that skips click
-    # ids already stored: several times faster than a multi-row INSERT, same idempotency.
-    connection = conn if isinstance(conn, Connection) else conn.connection()
-    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS click_batch "
-            "(LIKE clicks INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(_COPY_CLICKS) as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in _CLICK_COLUMNS])
-        cursor.execute(_MOVE_CLICKS)
-        cursor.execute("TRUNCATE click_batch")
-
-
-def mark_duplicates(conn: Executor, rows: Sequence[dict[str, Any]]) -> None:
-    """Flag every click that follows an earlier click by the same visitor on the same link within
-    DEDUP_WINDOW. Looks at stored neighbours on both sides, so the result does not depend on the
-    order in which batches arrive. One statement, whatever the batch size."""
-    lo = min(r["clicked_at"] for r in rows) - DEDUP_WINDOW
-    hi = max(r["clicked_at"] for r in rows) + DEDUP_WINDOW
+def mark_duplicates(conn: Executor, scope: Any, lo: datetime, hi: datetime) -> None:
+    """Flag every click in `scope` and [lo, hi] that follows an earlier click by the same visitor
+    on the same link within DEDUP_WINDOW. Looks at stored neighbours on both sides (the caller
+    widens [lo, hi] by the window), so the result does not depend on the order in which batches
+    arrive."""
     previous = (
         func.lag(Click.clicked_at)
         .over(
@@ -343,11 +362,7 @@ def mark_duplicates(conn: Executor, rows: Sequence[dict[str, Any]]) -> None:
     )
     neighbours = (
         select(Click.id, Click.clicked_at, Click.is_duplicate, previous)
-        .where(
-            Click.visitor_id.in_(sorted({r["visitor_id"] for r in rows})),
-            Click.link_id.in_(sorted({r["link_id"] for r in rows})),
-            Click.clicked_at.between(lo, hi),
-        )
+        .where(scope, Click.clicked_at.between(lo, hi))
         .subquery()
     )
     repeats = select(neighbours.c.id).where(
