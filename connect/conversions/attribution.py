@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import Row, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from connect.accounts.models import User
@@ -53,6 +54,7 @@ from connect.conversions.models import (
     OrderStatus,
 )
 from connect.conversions.services import apply_reversals, email_hash
+from connect.core.db import bulk_update
 from connect.core.money import Money, commission_minor
 from connect.core.sqlfunc import days_before
 from connect.creators.models import Creator, CreatorStatus, CreatorVisitor
@@ -100,11 +102,32 @@ class CampaignTerms:
     category_rates: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class OrderChanges:
+    """What a batch does to its orders, written with one statement per kind of change."""
+
+    deferred: dict[int, datetime] = field(default_factory=dict)  # order id -> attribute_after
+    unattributed: list[int] = field(default_factory=list)
+    attributed: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        bulk_update(
+            session, Order, [{"id": i, "attribute_after": t} for i, t in self.deferred.items()]
+        )
+        bulk_update(
+            session,
+            Order,
+            [{"id": i, "status": OrderStatus.UNATTRIBUTED} for i in self.unattributed],
+        )
+        bulk_update(session, Order, self.attributed)
+
+
 def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> BatchResult:
     """Attribute up to `limit` received orders that are due. One transaction's worth of work:
     the caller commits, and a crash before that leaves every order as it was."""
-    orders = session.scalars(
-        select(Order)
+    # Plain rows, not ORM objects: the batch only reads them, and writes back in bulk.
+    orders = session.execute(
+        select(Order.__table__)
         .where(Order.status == OrderStatus.RECEIVED, Order.attribute_after <= now)
         .order_by(Order.id)
         .limit(limit)
@@ -122,24 +145,26 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
     fallback = [o for o in orders if o.id not in matches and o.id not in waiting and o.visitor_id]
     matches.update(_visitor_matches(session, fallback))
 
+    changes = OrderChanges()
     for order in orders:
         if order.id in waiting:
-            order.attribute_after = now + RETRY_AFTER
+            changes.deferred[order.id] = now + RETRY_AFTER
             result.deferred += 1
         elif order.id not in matches:
-            order.status = OrderStatus.UNATTRIBUTED
+            changes.unattributed.append(order.id)
             result.unattributed += 1
     attributed = [o for o in orders if o.id in matches]
     if attributed:
-        _earn(session, attributed, matches, now, result)
+        _earn(session, attributed, matches, now, result, changes)
+    changes.write(session)
     session.flush()
     return result
 
 
-def _direct_matches(session: Session, orders: list[Order]) -> tuple[dict[int, Match], set[str]]:
+def _direct_matches(session: Session, orders: Sequence[Row]) -> tuple[dict[int, Match], set[str]]:
     """Orders whose own click id qualifies, and every click id of the batch that is stored."""
     # A buyer may order twice after one click: every order carrying the click id is matched.
-    wanted: dict[str, list[Order]] = defaultdict(list)
+    wanted: dict[str, list[Row]] = defaultdict(list)
     for o in orders:
         if o.click_id:
             wanted[o.click_id].append(o)
@@ -175,7 +200,7 @@ def _direct_matches(session: Session, orders: list[Order]) -> tuple[dict[int, Ma
     return found, known
 
 
-def _visitor_matches(session: Session, orders: list[Order]) -> dict[int, Match]:
+def _visitor_matches(session: Session, orders: Sequence[Row]) -> dict[int, Match]:
     if not orders:
         return {}
     window = func.coalesce(Campaign.attribution_window_days, DEFAULT_WINDOW_DAYS)
@@ -229,10 +254,11 @@ def _visitor_matches(session: Session, orders: list[Order]) -> dict[int, Match]:
 
 def _earn(
     session: Session,
-    orders: list[Order],
+    orders: Sequence[Row],
     matches: dict[int, Match],
     now: datetime,
     result: BatchResult,
+    changes: OrderChanges,
 ) -> None:
     creators = {
         c.id: (c, email)
@@ -256,9 +282,9 @@ def _earn(
             )
         )
     }
-    lines = defaultdict(list)
-    for line in session.scalars(
-        select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
+    lines: dict[int, list[Row]] = defaultdict(list)
+    for line in session.execute(
+        select(OrderLine.__table__).where(OrderLine.order_id.in_([o.id for o in orders]))
     ):
         lines[line.order_id].append(line)
     categories = dict(
@@ -285,7 +311,7 @@ def _earn(
             log.warning(
                 "no FX rate %s->%s for order %s", order.currency, creator.payout_currency, order.id
             )
-            order.attribute_after = now + FX_RETRY_AFTER
+            changes.deferred[order.id] = now + FX_RETRY_AFTER
             result.deferred += 1
             continue
         campaign = terms.get(match.campaign_id) if match.campaign_id else None
@@ -297,7 +323,7 @@ def _earn(
                 order.ordered_at.date(), order.currency, campaign.campaign.currency
             )
             if to_campaign is None:
-                order.attribute_after = now + FX_RETRY_AFTER
+                changes.deferred[order.id] = now + FX_RETRY_AFTER
                 result.deferred += 1
                 continue
         reason = _hold_reason(order, match, creator, creator_email, own_visitors)
@@ -350,11 +376,16 @@ def _earn(
                 }
             )
         new_commissions += rows
-        order.status = OrderStatus.ATTRIBUTED
-        order.attributed_click_id = match.click_id
-        order.link_id = match.link_id
-        order.creator_id = creator.id
-        order.campaign_id = match.campaign_id
+        changes.attributed.append(
+            {
+                "id": order.id,
+                "status": OrderStatus.ATTRIBUTED,
+                "attributed_click_id": match.click_id,
+                "link_id": match.link_id,
+                "creator_id": creator.id,
+                "campaign_id": match.campaign_id,
+            }
+        )
         result.attributed += 1
         result.held += bool(reason)
 
@@ -411,7 +442,7 @@ def _stored_precision(rate: Decimal | None) -> Decimal | None:
 
 
 def _hold_reason(
-    order: Order,
+    order: Row,
     match: Match,
     creator: Creator,
     creator_email: str,
@@ -454,7 +485,7 @@ def _campaign_terms(session: Session, ids: set[int]) -> dict[int, CampaignTerms]
 
 
 def _charge_budget(
-    campaign: Campaign, to_campaign: Decimal, order: Order, base: int, bps: int, amount: int
+    campaign: Campaign, to_campaign: Decimal, order: Row, base: int, bps: int, amount: int
 ) -> tuple[int, int, int]:
     """(budget used, capped amount, amount still paid) for one line against the budget.
     Changes `campaign.spent_minor`, a row this batch holds locked."""
@@ -471,7 +502,7 @@ def _charge_budget(
 
 def _tier_bonus(
     session: Session,
-    orders: list[Order],
+    orders: Sequence[Row],
     matches: dict[int, Match],
     creators: dict[int, tuple[Creator, str]],
 ) -> dict[int, int]:
@@ -497,7 +528,7 @@ def _tier_bonus(
 
 
 def _reverse_early_refunds(
-    session: Session, lines: dict[int, list[OrderLine]], line_ids: set[int]
+    session: Session, lines: dict[int, list[Row]], line_ids: set[int]
 ) -> None:
     """Refunds that arrived before attribution reverse their share at once."""
     refunded = {

@@ -15,6 +15,7 @@ Ledger legs (creator accounts are credit-normal; a brand's receivable is debit-n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -279,8 +280,9 @@ def reversal_target(amount_minor: int, refunded_qty: int, quantity: int) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def apply_reversals(session: Session, pairs: list[tuple[Commission, OrderLine]]) -> int:
-    """Bring each commission's reversal up to its line's refunded quantity. Idempotent."""
+def apply_reversals(session: Session, pairs: Sequence[tuple[Commission, Any]]) -> int:
+    """Bring each commission's reversal up to its line's refunded quantity (the line: an OrderLine
+    or a row with id, quantity and refunded_quantity). Idempotent."""
     specs = []
     for commission, line in pairs:
         target = reversal_target(commission.amount_minor, line.refunded_quantity, line.quantity)
