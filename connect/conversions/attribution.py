@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from connect.accounts.models import User
@@ -54,7 +54,7 @@ from connect.conversions.models import (
     OrderStatus,
 )
 from connect.conversions.services import apply_reversals, email_hash
-from connect.core.db import bulk_update
+from connect.core.db import bulk_update, copy_insert
 from connect.core.money import Money, commission_minor
 from connect.core.sqlfunc import days_before
 from connect.creators.models import Creator, CreatorStatus, CreatorVisitor
@@ -391,8 +391,7 @@ def _earn(
 
     if not new_commissions:
         return
-    # render_nulls: one multi-row INSERT for the batch, not one per run of NULL campaign ids.
-    session.execute(insert(Commission).execution_options(render_nulls=True), new_commissions)
+    copy_insert(session, Commission, new_commissions)
     result.commissions += len(new_commissions)
     post_many(
         session,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, cast, column, update, values
+from sqlalchemy import Connection, bindparam, insert, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, scoped_session
@@ -26,9 +28,10 @@ def upsert_insert(executor: Executor, table: Any) -> Any:
 def bulk_update(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) -> None:
     """UPDATE rows of `model` by `id`, each to its own values; every dict has the same keys.
 
-    PostgreSQL: one `UPDATE ... FROM (VALUES ...)` per 5,000 rows (an ORM flush or an
-    executemany runs one statement per row, the main cost of batch jobs). Elsewhere (the SQLite
-    first run) an executemany. Bypasses the ORM: objects already loaded are not refreshed.
+    PostgreSQL: one `UPDATE ... FROM unnest(<one array per column>)` whatever the count (an ORM
+    flush or an executemany runs one statement per row, and a VALUES list of thousands of bind
+    parameters costs more to compile than to run). Elsewhere (the SQLite first run) an
+    executemany. Bypasses the ORM: objects already loaded are not refreshed.
     """
     if not rows:
         return
@@ -42,16 +45,45 @@ def bulk_update(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) 
             [{"row_id": row["id"], **{name: row[name] for name in names}} for row in rows],
         )
         return
-    for start in range(0, len(rows), 5000):
-        chunk = rows[start : start + 5000]
-        given = values(
-            column("id", table.c.id.type),
-            *(column(name, table.c[name].type) for name in names),
-            name="given",
-        ).data([tuple(row[key] for key in ("id", *names)) for row in chunk])
-        executor.execute(
-            update(table)
-            .where(table.c.id == given.c.id)
-            # NULLs in VALUES have no type of their own: the casts give them the column's.
-            .values({name: cast(given.c[name], table.c[name].type) for name in names})
-        )
+    dialect = postgresql.dialect()
+    columns = ["id", *names]
+    arrays = ", ".join(
+        f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
+    )
+    assignments = ", ".join(f"{name} = given.{name}" for name in names)
+    # Identifiers come from the model's own metadata, values travel as bound arrays.
+    statement = (
+        f"UPDATE {table.name} SET {assignments} "  # noqa: S608
+        f"FROM unnest({arrays}) AS given({', '.join(columns)}) "
+        f"WHERE {table.name}.id = given.id"
+    )
+    executor.execute(
+        text(statement), {name: [_plain(row[name]) for row in rows] for name in columns}
+    )
+
+
+def copy_insert(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT many new rows (no conflict expected: the caller owns their keys), every dict with
+    the same keys. PostgreSQL: COPY, several times faster than a multi-row INSERT; elsewhere an
+    executemany."""
+    if not rows:
+        return
+    table = model.__table__
+    if dialect_name(executor) != "postgresql":
+        executor.execute(insert(table), list(rows))
+        return
+    # Column objects, not the dict's keys, name the columns: an unknown key fails here.
+    names = [table.c[name].name for name in rows[0]]
+    connection = executor if isinstance(executor, Connection) else executor.connection()
+    raw = connection.connection.driver_connection  # type: ignore[union-attr]
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([_plain(row[name]) for name in names])
+
+
+def _plain(value: Any) -> Any:
+    # Enum members travel as their stored value (enum_type stores values, not names).
+    return value.value if isinstance(value, enum.Enum) else value

@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from connect.core.db import dialect_name, upsert_insert
+from connect.core.db import copy_insert, dialect_name, upsert_insert
 from connect.core.money import Money, MoneyError
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry, LedgerError
 
@@ -126,8 +126,7 @@ def post_many(session: Session, specs: Sequence[JournalSpec]) -> dict[str, bool]
         if s.key in created
         for leg in s.legs
     ]
-    if entries:
-        session.execute(insert(LedgerEntry), entries)
+    copy_insert(session, LedgerEntry, entries)
     return {key: key in created for key in keys}
 
 
