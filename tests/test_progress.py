@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from connect.accounts.models import Role
 from connect.brands import catalog_import
 from connect.brands.models import (
+    Brand,
     BrandMember,
     BrandRole,
     Product,
@@ -27,13 +28,19 @@ from connect.brands.models import (
 from connect.core.jobs import queue, redis_connection
 from connect.core.money import Money
 from connect.core.progress import Progress, Reporter, State
-from connect.core.storage import storage
+from connect.core.storage import LocalStorage, storage
 from connect.core.time import utcnow
 from connect.extensions import db
 from connect.ledger import exports
 from connect.ledger.export_models import ExportStatus, LedgerExport
 from connect.ledger.models import AccountKind
 from connect.ledger.services import JournalSpec, Leg, post_many
+from connect.ledger.statements import (
+    ExportPeriod,
+    export_header,
+    export_rows,
+    ledger_entries_query,
+)
 from connect.payouts.models import (
     BatchStatus,
     Payout,
@@ -311,8 +318,6 @@ ORDERS = "order_id,ordered_at,currency,sku,quantity,unit_price\n" + "".join(
 
 def test_order_import_progress_endpoint(app: Flask, world: dict[str, int]) -> None:
     with app.app_context():
-        from connect.brands.models import Brand
-
         factories.product(db.session.get(Brand, world["x"]), "HP-100")
         db.session.commit()
     owner = client_for(app, OWNER)
@@ -575,3 +580,65 @@ def test_progress_strings_are_translated(app: Flask, world: dict[str, int]) -> N
     page = owner.get(f"/brand/xshop/products/imports/{import_id}").get_data(as_text=True)
     assert "Waiting for a worker" not in page
     assert 'lang="fr"' in page
+
+
+# -- the zero-setup default -------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Any:
+    from flask_migrate import upgrade
+
+    from connect import create_app
+
+    application = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/first-run.db"})
+    with application.app_context():
+        upgrade()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.mark.sqlite
+def test_jobs_resume_and_finish_on_sqlite(sqlite_app: Flask, tmp_path: Path) -> None:
+    """The keyset pages (row values) and the chunk checkpoints work on SQLite too."""
+    store = LocalStorage(tmp_path / "storage")
+    x = factories.brand("xshop", staff_email=OWNER)
+    fin = factories.user(Role.FINANCE, email=FINANCE)
+    job = catalog_import.create_import(
+        db.session,
+        store,
+        brand_id=x.id,
+        actor_id=fin.id,
+        filename="p.csv",
+        data=SAMPLE.read_bytes(),
+        total_rows=15,
+    )
+    creator = factories.creator("earner")
+    for n in range(4):
+        approved_balance(creator.id, x.id, 100 + n, f"test:sqlite:{n}")
+    today = utcnow().date()
+    period = ExportPeriod(today, today, None)
+    export = exports.create_export(db.session, period=period, actor_id=fin.id)
+    db.session.info.pop("connect_pending_jobs", None)  # no Redis here: the jobs run below
+    db.session.commit()
+
+    def kill(_: Any) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        catalog_import.run_import(db.session, job.id, store=store, chunk_size=6, after_chunk=kill)
+    db.session.rollback()
+    catalog_import.run_import(db.session, job.id, store=store, chunk_size=6)
+    job = db.session.get(ProductImport, job.id)
+    assert (job.status, job.created_rows, job.failed_rows) == (ProductImportStatus.DONE, 5, 10)
+    assert sorted(db.session.scalars(select(Product.sku))) == sorted(GOOD_SKUS)
+
+    with pytest.raises(Killed):
+        exports.run_export(db.session, export.id, store=store, page_size=3, after_page=kill)
+    db.session.rollback()
+    exports.run_export(db.session, export.id, store=store, page_size=3)
+    export = db.session.get(LedgerExport, export.id)
+    assert (export.status, export.processed_rows, export.total_rows) == (ExportStatus.DONE, 8, 8)
+    expected = export_header() + export_rows(db.session.execute(ledger_entries_query(period)))
+    assert store.get(export.storage_key) == expected
