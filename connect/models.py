@@ -17,6 +17,7 @@ from connect.conversions.import_models import ImportJob
 from connect.conversions.models import Commission, Order, OrderLine, Refund, RefundLine
 from connect.creators.models import Creator, CreatorVisitor, SocialAccount
 from connect.fx.models import FxRate
+from connect.ledger.export_models import LedgerExport
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
 from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent

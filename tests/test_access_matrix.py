@@ -114,6 +114,10 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/brand/{x}/imports/1/errors.csv",
         only({"brand_x": 404, "brand_y": 404}),
     ),
+    "/brand/<brand_slug>/imports/<int:import_id>/progress": (
+        "/brand/{x}/imports/1/progress",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
     "/creator/commissions": ("/creator/commissions", only({"creator_a": 200, "creator_b": 200})),
     "/admin/holds": ("/admin/holds", only({"admin": 200})),
     "/brand/<brand_slug>/campaigns": (
@@ -253,6 +257,10 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/brand/{x}/products/imports/1/errors.csv",
         only({"brand_x": 404, "brand_y": 404}),
     ),
+    "/brand/<brand_slug>/products/imports/<int:import_id>/progress": (
+        "/brand/{x}/products/imports/1/progress",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
     "/admin/domains": ("/admin/domains", only({"admin": 200})),
     "/admin/domains/<int:domain_id>/verify": (
         "/admin/domains/1/verify",
@@ -276,6 +284,18 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         only({"creator_a": 404, "creator_b": 404}),
     ),
     "/finance/ledger-export": ("/finance/ledger-export", only({"finance": 200, "admin": 200})),
+    "/finance/ledger-exports/<int:export_id>": (
+        "/finance/ledger-exports/1",
+        only({"finance": 404, "admin": 404}),
+    ),
+    "/finance/ledger-exports/<int:export_id>/progress": (
+        "/finance/ledger-exports/1/progress",
+        only({"finance": 404, "admin": 404}),
+    ),
+    "/finance/ledger-exports/<int:export_id>/download": (
+        "/finance/ledger-exports/1/download",
+        only({"finance": 404, "admin": 404}),
+    ),
     "/finance/ledger-export.csv": (
         "/finance/ledger-export.csv?start=2025-01-01&end=2025-01-31",
         only({"finance": 200, "admin": 200}),
@@ -300,6 +320,10 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
     "/finance/batches": ("/finance/batches", only({"finance": 200, "admin": 200})),
     # no batch exists in this world: staff who may look get 404, everyone else 403 first
     "/finance/batches/<int:batch_id>": ("/finance/batches/1", only({"finance": 404, "admin": 404})),
+    "/finance/batches/<int:batch_id>/progress": (
+        "/finance/batches/1/progress",
+        only({"finance": 404, "admin": 404}),
+    ),
     "/finance/batches/<int:batch_id>/approve": (
         "/finance/batches/1/approve",
         dict.fromkeys(ACTORS, 405),

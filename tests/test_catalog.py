@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rq import SimpleWorker
 from sqlalchemy import event, func, select
 
 from connect.accounts.models import Role
@@ -24,6 +25,7 @@ from connect.brands.models import (
     ProductStatus,
 )
 from connect.brands.services import clean_countries, clean_price, clean_sku
+from connect.core.jobs import queue, redis_connection
 from connect.core.storage import LocalStorage, storage
 from connect.extensions import db
 from tests import factories
@@ -62,6 +64,15 @@ def _upload(client, slug, data: bytes, name="products.csv"):
     )
 
 
+def _work(app) -> int:
+    """Run the uploads' import jobs with a real RQ worker (in this process) until none is left."""
+    with app.app_context():
+        q = queue("default")
+        count = q.count
+        SimpleWorker([q], connection=redis_connection()).work(burst=True)
+        return count
+
+
 def _products(app, brand_id):
     with app.app_context():
         return {
@@ -77,6 +88,10 @@ def test_csv_import_keeps_good_rows_and_reports_each_bad_one(app, shop):
     owner = _client(app, "owner@x.example")
     resp = _upload(owner, "xshop", SAMPLE.read_bytes(), "products-sample.csv")
     assert resp.status_code == 302
+    assert _products(app, shop) == {}  # the upload is queued: a worker imports it
+    queued = owner.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "<progress" in queued and "Waiting for a worker" in queued
+    assert _work(app) == 1
     detail = owner.get(resp.headers["Location"])
     assert detail.status_code == 200
     page = detail.get_data(as_text=True)
@@ -148,6 +163,7 @@ def test_reimport_updates_instead_of_duplicating(app, shop):
     owner = _client(app, "owner@x.example")
     data = SAMPLE.read_bytes()
     assert _upload(owner, "xshop", data).status_code == 302
+    _work(app)
     first = _products(app, shop)
     with app.app_context():
         db.session.get(Product, first["CBL-7"].id).status = ProductStatus.ARCHIVED
@@ -157,6 +173,7 @@ def test_reimport_updates_instead_of_duplicating(app, shop):
         b"USB-C cable 2 m", b"USB-C cable 3 m"
     )
     assert _upload(owner, "xshop", changed).status_code == 302
+    _work(app)
     second = _products(app, shop)
     assert set(second) == GOOD_SKUS
     assert {sku: p.id for sku, p in second.items()} == {sku: p.id for sku, p in first.items()}

@@ -9,11 +9,13 @@ from flask import current_app
 from sqlalchemy import select
 
 from connect.accounts.models import User
+from connect.brands import catalog_import
 from connect.conversions import imports as conversion_imports
 from connect.conversions import tasks as conversions
 from connect.core.jobs import redis_connection
 from connect.core.time import utcnow
 from connect.extensions import db
+from connect.ledger import exports as ledger_exports
 from connect.payouts import services as payouts
 from connect.payouts import tasks as payout_tasks
 from connect.payouts.models import BatchStatus, PayoutBatch
@@ -66,15 +68,30 @@ def build_payout_batch(batch_id: int) -> dict[str, object]:
         batch = db.session.get(PayoutBatch, batch_id)
         if batch is None or batch.status != BatchStatus.BUILDING:
             return {}
-        return payouts.build_batch(
-            db.session, batch, minimums=current_app.config["PAYOUT_MINIMUMS"]
-        )
+        try:
+            batch.error = ""
+            return payouts.build_batch(
+                db.session, batch, minimums=current_app.config["PAYOUT_MINIMUMS"]
+            )
+        except Exception:
+            # The build is one transaction: nothing of it stays. The batch says so on its
+            # progress bar; running the job again builds it from scratch.
+            db.session.rollback()
+            payouts.mark_batch_failed(db.session, batch_id, payouts.BUILD_FAILED)
+            db.session.commit()
+            raise
 
 
 def execute_payout_batch(batch_id: int) -> dict[str, int]:
     """Pay an approved batch (Stripe transfers with stored idempotency keys)."""
     with job_context():
-        return payout_tasks.execute_batch(db.session, batch_id, utcnow())
+        try:
+            return payout_tasks.execute_batch(db.session, batch_id, utcnow())
+        except Exception:
+            db.session.rollback()
+            payouts.mark_batch_failed(db.session, batch_id, payouts.EXECUTE_FAILED)
+            db.session.commit()
+            raise
 
 
 def import_orders(import_id: int) -> dict[str, Any]:
@@ -85,6 +102,30 @@ def import_orders(import_id: int) -> dict[str, Any]:
         except Exception:
             db.session.rollback()
             conversion_imports.mark_failed(db.session, import_id, conversion_imports.INTERNAL_ERROR)
+            db.session.commit()
+            raise
+
+
+def import_products(import_id: int) -> dict[str, Any]:
+    """Import an uploaded catalogue CSV; a re-run resumes after the last committed chunk."""
+    with job_context():
+        try:
+            return catalog_import.run_import(db.session, import_id)
+        except Exception:
+            db.session.rollback()
+            catalog_import.mark_failed(db.session, import_id, catalog_import.INTERNAL_ERROR)
+            db.session.commit()
+            raise
+
+
+def export_ledger(export_id: int) -> dict[str, Any]:
+    """Write a ledger export to storage; a re-run after a crash starts over and stores it once."""
+    with job_context():
+        try:
+            return ledger_exports.run_export(db.session, export_id)
+        except Exception:
+            db.session.rollback()
+            ledger_exports.mark_failed(db.session, export_id, ledger_exports.INTERNAL_ERROR)
             db.session.commit()
             raise
 

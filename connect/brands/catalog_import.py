@@ -17,17 +17,25 @@ an import (an archived product stays archived).
 
 Rows go in chunks: per chunk, one query reads the stored products for the chunk's SKUs and one
 INSERT … ON CONFLICT DO UPDATE writes the new and changed ones (a product created meanwhile by
-another upload is updated, never duplicated). The import runs inside the upload request, which
-commits it; nothing is written when the file as a whole is refused.
+another upload is updated, never duplicated).
+
+The portal checks the file as a whole in the upload request (nothing is written when it is
+refused), stores it and hands it to an RQ job (`create_import`, then `run_import`). The job
+commits after every chunk together with the row counts, so `processed_rows` is both the
+progress bar and a checkpoint: a job killed half-way is run again and resumes after the last
+committed chunk (the rows before it are checked again, without writing, so the error report and
+the repeated-SKU rule still see the whole file). `import_products` runs the same steps in-process
+for scripts and tests.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -38,7 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connect.audit.services import record
-from connect.brands.models import Product, ProductImport, ProductStatus
+from connect.brands.models import Product, ProductImport, ProductImportStatus, ProductStatus
 from connect.brands.services import (
     ProductInput,
     clean_category,
@@ -51,18 +59,27 @@ from connect.brands.services import (
     clean_url,
     verified_domains,
 )
+from connect.core.jobs import enqueue_after_commit
+from connect.core.progress import Progress, State
 from connect.core.spreadsheets import UnreadableFile, csv_rows, upload_name
 from connect.core.spreadsheets import safe_cell as _cell
-from connect.core.storage import Storage
+from connect.core.storage import Storage, storage
 from connect.core.time import utcnow
 
 COLUMNS = ("sku", "title", "url", "price", "currency", "category", "image_url", "countries")
 REQUIRED = ("sku", "title", "url", "price", "currency")
-#: The import runs in the request: these bound its time (5,000 rows take about a second).
+#: These bound one job's time and memory (5,000 rows take about a second).
 MAX_ROWS = 20_000
 MAX_BYTES = 10 * 1024 * 1024
 CHUNK_SIZE = 500
 REPORT_COLUMNS = ("row", "sku", "field", "message")
+#: The RQ entry point, by dotted path.
+IMPORT_JOB = "workers.jobs.import_products"
+IMPORT_QUEUE = "default"
+INTERNAL_ERROR = (
+    "The import stopped on an internal error. Products imported so far are kept; "
+    "uploading the same file again imports the rest (nothing is duplicated)."
+)
 _UPDATED = ("title", "url", "price_minor", "currency", "category", "image_url", "countries")
 
 
@@ -209,6 +226,26 @@ def clean_row(row: Row, domains: list[str]) -> tuple[ProductInput | None, list[R
 # -- the import -------------------------------------------------------------------------------
 
 
+def _check_chunk(
+    chunk: list[Row], domains: list[str], tally: Tally, first_row_of: dict[str, int]
+) -> list[ProductInput]:
+    """The chunk's good rows as products; each bad row's problems go to the tally."""
+    good: list[ProductInput] = []
+    for row in chunk:
+        product, errors = clean_row(row, domains)
+        if product is not None and product.sku in first_row_of:
+            first = first_row_of[product.sku]
+            message = f"repeats the SKU of row {first}: give each SKU once per file"
+            product, errors = None, [RowError(row.number, product.sku, "sku", message)]
+        if product is None:
+            tally.failed += 1
+            tally.errors.extend(errors)
+            continue
+        first_row_of[product.sku] = row.number
+        good.append(product)
+    return good
+
+
 def import_products(
     session: Session,
     store: Storage,
@@ -220,8 +257,9 @@ def import_products(
     chunk_size: int = CHUNK_SIZE,
     max_rows: int = MAX_ROWS,
 ) -> ProductImport:
-    """Import a catalogue CSV for the brand; returns the stored ProductImport. Flushes; the
-    caller commits. ImportFileError (nothing written) when the file as a whole is unusable."""
+    """Import a catalogue CSV for the brand in-process; returns the stored ProductImport.
+    Flushes; the caller commits. ImportFileError (nothing written) when the file as a whole is
+    unusable."""
     started = time.perf_counter()
     parsed = parse_csv(data, max_rows=max_rows)
     domains = verified_domains(session, brand_id)
@@ -229,46 +267,48 @@ def import_products(
     first_row_of: dict[str, int] = {}
     rows = iter(parsed.rows)
     while chunk := list(islice(rows, chunk_size)):
-        good: list[ProductInput] = []
-        for row in chunk:
-            product, errors = clean_row(row, domains)
-            if product is not None and product.sku in first_row_of:
-                first = first_row_of[product.sku]
-                message = f"repeats the SKU of row {first}: give each SKU once per file"
-                product, errors = None, [RowError(row.number, product.sku, "sku", message)]
-            if product is None:
-                tally.failed += 1
-                tally.errors.extend(errors)
-                continue
-            first_row_of[product.sku] = row.number
-            good.append(product)
+        good = _check_chunk(chunk, domains, tally, first_row_of)
         _write_chunk(session, brand_id, good, utcnow(), tally)
-
-    report_key = ""
-    if tally.errors:
-        report_key = f"product-imports/{brand_id}/{uuid.uuid4().hex}-errors.csv"
-        store.put(report_key, error_report(tally.errors), "text/csv")
     job = ProductImport(
         brand_id=brand_id,
         created_by_id=actor_id,
         filename=upload_name(filename, "products.csv"),
+        status=ProductImportStatus.RUNNING,
         total_rows=len(parsed.rows),
-        created_rows=tally.created,
-        updated_rows=tally.updated,
-        unchanged_rows=tally.unchanged,
-        failed_rows=tally.failed,
-        error_report_key=report_key,
-        duration_ms=round((time.perf_counter() - started) * 1000),
+        processed_rows=len(parsed.rows),
     )
     session.add(job)
     session.flush()
+    _finish(session, store, job, tally, round((time.perf_counter() - started) * 1000))
+    return job
+
+
+def _count(job: ProductImport, tally: Tally) -> None:
+    job.created_rows, job.updated_rows = tally.created, tally.updated
+    job.unchanged_rows, job.failed_rows = tally.unchanged, tally.failed
+
+
+def _finish(
+    session: Session, store: Storage, job: ProductImport, tally: Tally, duration_ms: int
+) -> None:
+    """Store the error report, mark the import done and audit it (flushes)."""
+    report_key = ""
+    if tally.errors:
+        report_key = f"product-imports/{job.brand_id}/{job.id}-errors.csv"
+        store.put(report_key, error_report(tally.errors), "text/csv")
+    _count(job, tally)
+    job.error_report_key = report_key
+    job.duration_ms = max(duration_ms, 0)
+    job.status = ProductImportStatus.DONE
+    job.finished_at = utcnow()
+    session.flush()
     record(
         session,
-        actor_id=actor_id,
+        actor_id=job.created_by_id,
         action="product.import",
         target=job,
         data={
-            "brand_id": brand_id,
+            "brand_id": job.brand_id,
             "filename": job.filename,
             "total": job.total_rows,
             "created": job.created_rows,
@@ -277,7 +317,149 @@ def import_products(
             "failed": job.failed_rows,
         },
     )
+
+
+# -- the import as a background job ----------------------------------------------------------
+
+
+def create_import(
+    session: Session,
+    store: Storage,
+    *,
+    brand_id: int,
+    actor_id: int,
+    filename: str,
+    data: bytes,
+    total_rows: int,
+) -> ProductImport:
+    """Store an upload (already checked with `parse_csv`) and queue its job for after the
+    commit. Flushes; the caller commits."""
+    key = f"product-imports/{brand_id}/{uuid.uuid4().hex}.csv"
+    digest = store.put(key, data, "text/csv")
+    job = ProductImport(
+        brand_id=brand_id,
+        created_by_id=actor_id,
+        filename=upload_name(filename, "products.csv"),
+        status=ProductImportStatus.QUEUED,
+        source_key=key,
+        source_sha256=digest,
+        total_rows=total_rows,
+    )
+    session.add(job)
+    session.flush()
+    enqueue_after_commit(
+        session, IMPORT_JOB, job.id, queue_name=IMPORT_QUEUE, job_id=f"product-import-{job.id}"
+    )
     return job
+
+
+def run_import(
+    session: Session,
+    import_id: int,
+    *,
+    store: Storage | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    after_chunk: Callable[[ProductImport], None] | None = None,
+) -> dict[str, Any]:
+    """The job: import the stored file, committing after every chunk; returns a summary.
+
+    Safe to run again at any point: a finished import returns at once, and a running one (its
+    worker died) resumes after its last committed chunk."""
+    job = session.get(ProductImport, import_id)
+    if job is None:
+        return {"import_id": import_id, "status": "missing"}
+    if job.status in (ProductImportStatus.DONE, ProductImportStatus.FAILED):
+        return summary(job)
+    store = store or storage()
+    if job.status == ProductImportStatus.QUEUED or job.started_at is None:
+        job.status = ProductImportStatus.RUNNING
+        job.started_at = utcnow()
+        session.commit()
+
+    try:
+        data = store.get(job.source_key)
+    except FileNotFoundError:
+        return _fail(session, job, "The uploaded file is no longer stored; upload it again.")
+    if hashlib.sha256(data).hexdigest() != job.source_sha256:
+        return _fail(session, job, "The stored file changed after the upload; upload it again.")
+    try:
+        parsed = parse_csv(data)
+    except ImportFileError as exc:
+        return _fail(session, job, str(exc))
+
+    domains = verified_domains(session, job.brand_id)
+    resume_at = min(job.processed_rows, len(parsed.rows))
+    # Committed chunks keep their counts; their rows are checked again (nothing written) so
+    # the error report and the repeated-SKU rule cover the whole file.
+    tally = Tally(created=job.created_rows, updated=job.updated_rows, unchanged=job.unchanged_rows)
+    first_row_of: dict[str, int] = {}
+    _check_chunk(parsed.rows[:resume_at], domains, tally, first_row_of)
+    job.total_rows = len(parsed.rows)
+    for start in range(resume_at, len(parsed.rows), chunk_size):
+        chunk = parsed.rows[start : start + chunk_size]
+        good = _check_chunk(chunk, domains, tally, first_row_of)
+        _write_chunk(session, job.brand_id, good, utcnow(), tally)
+        _count(job, tally)
+        job.processed_rows = start + len(chunk)
+        session.commit()  # the chunk's products and the checkpoint together
+        if after_chunk is not None:
+            after_chunk(job)
+
+    started_at = job.started_at or utcnow()
+    duration = round((utcnow() - started_at).total_seconds() * 1000)
+    _finish(session, store, job, tally, duration)
+    session.commit()
+    return summary(job)
+
+
+def _fail(session: Session, job: ProductImport, message: str) -> dict[str, Any]:
+    job.status = ProductImportStatus.FAILED
+    job.error = message
+    job.finished_at = utcnow()
+    session.commit()
+    return summary(job)
+
+
+def mark_failed(session: Session, import_id: int, message: str) -> None:
+    """Mark an import failed after an unexpected error (flushes; the caller commits)."""
+    job = session.get(ProductImport, import_id)
+    if job is not None and job.status != ProductImportStatus.DONE:
+        job.status = ProductImportStatus.FAILED
+        job.error = message
+        job.finished_at = utcnow()
+        session.flush()
+
+
+def summary(job: ProductImport) -> dict[str, Any]:
+    return {
+        "import_id": job.id,
+        "status": job.status.value,
+        "total_rows": job.total_rows,
+        "created_rows": job.created_rows,
+        "updated_rows": job.updated_rows,
+        "unchanged_rows": job.unchanged_rows,
+        "failed_rows": job.failed_rows,
+        "error_report_key": job.error_report_key,
+    }
+
+
+_STATE = {
+    ProductImportStatus.QUEUED: State.QUEUED,
+    ProductImportStatus.RUNNING: State.RUNNING,
+    ProductImportStatus.DONE: State.DONE,
+    ProductImportStatus.FAILED: State.FAILED,
+}
+
+
+def progress_of(job: ProductImport, result_url: str = "") -> Progress:
+    """The import's progress bar: rows of committed chunks, out of the file's rows."""
+    return Progress(
+        _STATE[job.status],
+        done=job.processed_rows,
+        total=job.total_rows,
+        message=job.error if job.status == ProductImportStatus.FAILED else "",
+        result_url=result_url if job.status == ProductImportStatus.DONE else "",
+    )
 
 
 def _write_chunk(

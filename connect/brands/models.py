@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, relationship
@@ -159,11 +160,19 @@ class BrandApiKey(IdMixin, TimestampsMixin, db.Model):
     revoked_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
 
 
+class ProductImportStatus(enum.StrEnum):
+    QUEUED = "queued"  # stored, waiting for a worker
+    RUNNING = "running"  # a worker is on it (or died on it: the next run resumes)
+    DONE = "done"  # every row added, updated or listed in the error report
+    FAILED = "failed"  # the file as a whole could not be read; nothing more was written
+
+
 class ProductImport(IdMixin, CreatedMixin, db.Model):
     """One catalogue CSV upload and what became of its rows.
 
-    The import runs inside the upload request; the error report (one line per problem) is kept
-    in storage so it can be downloaded later.
+    An upload is stored and handed to an RQ job (`processed_rows` is its progress and its
+    checkpoint: the rows of every committed chunk); the error report (one line per problem) is
+    kept in storage so it can be downloaded later.
     """
 
     __tablename__ = "product_imports"
@@ -190,6 +199,19 @@ class ProductImport(IdMixin, CreatedMixin, db.Model):
     #: Storage key of the error report CSV; "" when every row was good.
     error_report_key: Mapped[str] = column(String(200), default="")
     duration_ms: Mapped[int] = column(default=0)
+    #: An import run in-process (`import_products`) is done when its row is written.
+    status: Mapped[ProductImportStatus] = column(
+        enum_type(ProductImportStatus), default=ProductImportStatus.DONE
+    )
+    #: Storage key and digest of the uploaded CSV, exactly as received ("" when run in-process).
+    source_key: Mapped[str] = column(String(200), default="")
+    source_sha256: Mapped[str] = column(String(64), default="")
+    #: Rows handled by committed chunks: the progress bar, and where a re-run resumes.
+    processed_rows: Mapped[int] = column(default=0)
+    #: Why a failed import failed, safe to show to the uploader.
+    error: Mapped[str] = column(Text, default="")
+    started_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
 
     @property
     def ok_rows(self) -> int:

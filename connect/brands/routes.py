@@ -65,6 +65,7 @@ from connect.brands.services import (
 from connect.core.money import Money
 from connect.core.pagination import page_arg
 from connect.core.policy import brand_member_required, brands_of, role_required
+from connect.core.progress import progress_json
 from connect.core.storage import content_disposition, storage
 from connect.extensions import db
 
@@ -535,17 +536,20 @@ def product_import(brand: Brand, membership: BrandMember) -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            job = catalog_import.import_products(
+            # The file as a whole is checked here, so a refused file writes nothing.
+            parsed = catalog_import.parse_csv(form.payload)
+        except catalog_import.ImportFileError as exc:
+            form.file.errors = [*form.file.errors, str(exc)]
+        else:
+            job = catalog_import.create_import(
                 db.session,
                 storage(),
                 brand_id=brand.id,
                 actor_id=current_user.id,
-                data=form.payload,
                 filename=form.file.data.filename or "",
+                data=form.payload,
+                total_rows=len(parsed.rows),
             )
-        except catalog_import.ImportFileError as exc:
-            form.file.errors = [*form.file.errors, str(exc)]
-        else:
             return redirect(
                 url_for("brands.product_import_detail", brand_slug=brand.slug, import_id=job.id)
             )
@@ -579,9 +583,24 @@ def product_import_detail(brand: Brand, membership: BrandMember, import_id: int)
     job = catalog_import.import_of(db.session, brand.id, import_id)
     if job is None:
         abort(404)
+    url = url_for("brands.product_import_detail", brand_slug=brand.slug, import_id=job.id)
     return render_template(
-        "brands/product_import_detail.html", brand=brand, membership=membership, job=job
+        "brands/product_import_detail.html",
+        brand=brand,
+        membership=membership,
+        job=job,
+        progress=catalog_import.progress_of(job, url),
     )
+
+
+@bp.get("/<brand_slug>/products/imports/<int:import_id>/progress")
+@brand_member_required(BrandRole.MANAGER)
+def product_import_progress(brand: Brand, membership: BrandMember, import_id: int) -> Any:
+    job = catalog_import.import_of(db.session, brand.id, import_id)
+    if job is None:
+        abort(404)
+    url = url_for("brands.product_import_detail", brand_slug=brand.slug, import_id=job.id)
+    return progress_json(catalog_import.progress_of(job, url))
 
 
 @bp.get("/<brand_slug>/products/imports/<int:import_id>/errors.csv")

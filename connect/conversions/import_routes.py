@@ -14,7 +14,7 @@ from wtforms import SelectChoice, SelectField, SubmitField
 from wtforms.validators import ValidationError
 
 from connect.brands.models import Brand, BrandMember, BrandRole
-from connect.conversions.import_models import ImportKind, ImportStatus
+from connect.conversions.import_models import ImportKind
 from connect.conversions.imports import (
     MAX_BYTES,
     ImportFileError,
@@ -22,8 +22,10 @@ from connect.conversions.imports import (
     import_of,
     imports_of,
     parse_csv,
+    progress_of,
 )
 from connect.core.policy import brand_member_required
+from connect.core.progress import progress_json
 from connect.core.storage import storage
 from connect.extensions import db
 
@@ -111,20 +113,24 @@ def detail(brand: Brand, membership: BrandMember, import_id: int) -> Any:
     job = import_of(db.session, brand.id, import_id)
     if job is None:
         abort(404)
-    busy = job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
-    response = Response(
-        render_template(
-            "conversions/import_detail.html",
-            brand=brand,
-            job=job,
-            busy=busy,
-            refresh_seconds=REFRESH_SECONDS,
-        )
+    url = url_for("imports.detail", brand_slug=brand.slug, import_id=job.id)
+    return render_template(
+        "conversions/import_detail.html",
+        brand=brand,
+        job=job,
+        progress=progress_of(job, url),
+        refresh_seconds=REFRESH_SECONDS,
     )
-    if busy:
-        # The Refresh header works without a <meta> in <head> and without script (CSP).
-        response.headers["Refresh"] = str(REFRESH_SECONDS)
-    return response
+
+
+@bp.get("/brand/<brand_slug>/imports/<int:import_id>/progress")
+@brand_member_required(BrandRole.MANAGER)
+def progress(brand: Brand, membership: BrandMember, import_id: int) -> Any:
+    job = import_of(db.session, brand.id, import_id)
+    if job is None:
+        abort(404)
+    url = url_for("imports.detail", brand_slug=brand.slug, import_id=job.id)
+    return progress_json(progress_of(job, url))
 
 
 @bp.get("/brand/<brand_slug>/imports/<int:import_id>/errors.csv")

@@ -10,24 +10,32 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    redirect,
     render_template,
     request,
     stream_with_context,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from connect.accounts.forms import ActionForm
 from connect.accounts.models import Role, User
 from connect.audit.services import record
 from connect.core.errors import render_error
 from connect.core.policy import creator_required, role_required
+from connect.core.progress import progress_json
+from connect.core.storage import content_disposition, storage
 from connect.core.time import utcnow
 from connect.creators.models import Creator
 from connect.extensions import db
+from connect.ledger import exports
+from connect.ledger.export_models import ExportStatus, LedgerExport
 from connect.ledger.models import LedgerAccount
 from connect.ledger.statements import (
     STATES,
+    ExportPeriod,
     Movement,
     Statement,
     StatementError,
@@ -141,20 +149,98 @@ def creator_statement_csv(creator: Creator, month: str) -> Any:
 # --- finance ---------------------------------------------------------------------------------
 
 
-@bp.get("/finance/ledger-export")
+@bp.route("/finance/ledger-export", methods=["GET", "POST"])
 @role_required(Role.FINANCE, Role.ADMIN)
 def ledger_export_form() -> Any:
+    form = ActionForm()
+    error = ""
     this_month = utcnow().date().replace(day=1)
     last_day = this_month - timedelta(days=1)
+    start, end = last_day.replace(day=1), last_day
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            period = parse_export_params(request.form)
+        except StatementError as exc:
+            error = str(exc)
+        else:
+            export = exports.create_export(db.session, period=period, actor_id=current_user.id)
+            _audit_export(period, export)
+            return redirect(url_for("statements.ledger_export_detail", export_id=export.id))
     currencies = db.session.scalars(
         select(LedgerAccount.currency).distinct().order_by(LedgerAccount.currency)
     ).all()
     return render_template(
         "ledger/export.html",
-        start=last_day.replace(day=1),
-        end=last_day,
+        start=start,
+        end=end,
         currencies=currencies,
+        form=form,
+        error=error,
+        recent=exports.recent_exports(db.session),
+    ), (422 if error else 200)
+
+
+def _audit_export(period: ExportPeriod, export: LedgerExport | None = None) -> None:
+    data: dict[str, object] = {
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "currency": period.currency,
+    }
+    if export is not None:
+        data["export_id"] = export.id
+    actor = db.session.get(User, current_user.id)
+    record(db.session, actor_id=actor.id, action="ledger.export", target=actor, data=data)
+
+
+def _export_or_404(export_id: int) -> LedgerExport:
+    export = db.session.get(LedgerExport, export_id)
+    if export is None:
+        abort(404)
+    return export
+
+
+@bp.get("/finance/ledger-exports/<int:export_id>")
+@role_required(Role.FINANCE, Role.ADMIN)
+def ledger_export_detail(export_id: int) -> Any:
+    export = _export_or_404(export_id)
+    url = url_for("statements.ledger_export_download", export_id=export.id)
+    return render_template(
+        "ledger/export_detail.html",
+        export=export,
+        period=exports.period_of(export),
+        progress=exports.progress_of(export, url),
     )
+
+
+@bp.get("/finance/ledger-exports/<int:export_id>/progress")
+@role_required(Role.FINANCE, Role.ADMIN)
+def ledger_export_progress(export_id: int) -> Any:
+    export = _export_or_404(export_id)
+    url = url_for("statements.ledger_export_download", export_id=export.id)
+    return progress_json(exports.progress_of(export, url))
+
+
+@bp.get("/finance/ledger-exports/<int:export_id>/download")
+@role_required(Role.FINANCE, Role.ADMIN)
+def ledger_export_download(export_id: int) -> Any:
+    export = _export_or_404(export_id)
+    if export.status != ExportStatus.DONE or not export.storage_key:
+        abort(404)
+    filename = exports.period_of(export).filename()
+    store = storage()
+    url = store.presigned_url(export.storage_key, expires_in=300, filename=filename)
+    if url:  # S3: a link that works for five minutes
+        return redirect(url)
+    try:
+        data = store.get(export.storage_key)
+    except FileNotFoundError:
+        abort(404)
+    response = Response(data, mimetype="text/csv")
+    response.headers["Content-Disposition"] = content_disposition(filename)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/finance/ledger-export.csv")
@@ -164,18 +250,7 @@ def ledger_export() -> Any:
         period = parse_export_params(request.args)
     except StatementError as exc:
         return render_error(400, str(exc))
-    actor = db.session.get(User, current_user.id)
-    record(
-        db.session,
-        actor_id=actor.id,
-        action="ledger.export",
-        target=actor,
-        data={
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-            "currency": period.currency,
-        },
-    )
+    _audit_export(period)
 
     def generate() -> Any:
         # Runs after the request committed the audit row, in its own read transaction: the

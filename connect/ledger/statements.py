@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -484,9 +484,8 @@ EXPORT_COLUMNS = (
 )
 
 
-def ledger_entries(session: Session, period: ExportPeriod, *, yield_per: int = 5000) -> Any:
-    """Every entry posted in the period, by journal then entry, as a result read in partitions
-    of `yield_per` rows (a server-side cursor on PostgreSQL): never the whole period in memory."""
+def ledger_entries_query(period: ExportPeriod) -> Select[Any]:
+    """The export's rows: every entry posted in the period, by journal then entry."""
     stmt = (
         select(
             Journal.id,
@@ -505,59 +504,69 @@ def ledger_entries(session: Session, period: ExportPeriod, *, yield_per: int = 5
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(Journal.created_at >= period.start_at, Journal.created_at < period.end_before)
         .order_by(Journal.id, LedgerEntry.id)
-        .execution_options(yield_per=yield_per)
     )
     if period.currency:
         stmt = stmt.where(LedgerEntry.currency == period.currency)
-    return session.execute(stmt)
+    return stmt
+
+
+def ledger_entries(session: Session, period: ExportPeriod, *, yield_per: int = 5000) -> Any:
+    """Every entry posted in the period, by journal then entry, as a result read in partitions
+    of `yield_per` rows (a server-side cursor on PostgreSQL): never the whole period in memory."""
+    return session.execute(ledger_entries_query(period).execution_options(yield_per=yield_per))
 
 
 def ledger_csv_chunks(result: Any) -> Iterator[bytes]:
     """The export as CSV bytes, one chunk per partition: a BOM and the header first. Closes
     `result` (its server-side cursor) at the end, and when the download is abandoned."""
     try:
-        yield from _csv_chunks(result)
+        yield export_header()
+        for partition in result.partitions():
+            yield export_rows(partition)
     finally:
         result.close()
 
 
-def _csv_chunks(result: Any) -> Iterator[bytes]:
+def export_header() -> bytes:
+    """The export's first bytes: a BOM (spreadsheets then read UTF-8 right) and the header."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(EXPORT_COLUMNS)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def export_rows(rows: Iterable[Any]) -> bytes:
+    """Rows of `ledger_entries_query` as CSV lines: debit and credit in major units."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    yield out.getvalue().encode("utf-8-sig")
     zero: dict[str, str] = {}
-    for partition in result.partitions():
-        out.seek(0)
-        out.truncate()
-        for (
-            journal_id,
-            entry_id,
-            key,
-            kind,
-            posted_at,
-            account_kind,
-            owner_id,
-            currency,
-            amount,
-            memo,
-        ) in partition:
-            if currency not in zero:
-                zero[currency] = decimal_string(0, currency)
-            money = decimal_string(abs(amount), currency)
-            writer.writerow(
-                [
-                    journal_id,
-                    entry_id,
-                    text_cell(key),
-                    text_cell(kind),
-                    posted_at.astimezone(UTC).isoformat(),
-                    str(account_kind),
-                    owner_id,
-                    currency,
-                    money if amount > 0 else zero[currency],
-                    money if amount < 0 else zero[currency],
-                    text_cell(memo),
-                ]
-            )
-        yield out.getvalue().encode("utf-8")
+    for (
+        journal_id,
+        entry_id,
+        key,
+        kind,
+        posted_at,
+        account_kind,
+        owner_id,
+        currency,
+        amount,
+        memo,
+    ) in rows:
+        if currency not in zero:
+            zero[currency] = decimal_string(0, currency)
+        money = decimal_string(abs(amount), currency)
+        writer.writerow(
+            [
+                journal_id,
+                entry_id,
+                text_cell(key),
+                text_cell(kind),
+                posted_at.astimezone(UTC).isoformat(),
+                str(account_kind),
+                owner_id,
+                currency,
+                money if amount > 0 else zero[currency],
+                money if amount < 0 else zero[currency],
+                text_cell(memo),
+            ]
+        )
+    return out.getvalue().encode("utf-8")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import IdMixin, TimestampsMixin, column
@@ -60,6 +69,8 @@ class PayoutBatch(IdMixin, TimestampsMixin, db.Model):
     approved_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
     #: Set by the build job: how many payouts, and the totals per currency and rail.
     summary: Mapped[dict[str, object]] = column(JSON, default=dict)
+    #: Why the last build or execution job stopped, safe to show; "" while all is well.
+    error: Mapped[str] = column(Text, default="")
 
     payouts: Mapped[list[Payout]] = relationship(back_populates="batch")
 

@@ -23,6 +23,7 @@ from connect.audit.services import record
 from connect.core.jobs import enqueue_after_commit
 from connect.core.pagination import page_arg
 from connect.core.policy import public, role_required
+from connect.core.progress import progress_json
 from connect.core.storage import content_disposition, storage
 from connect.core.time import utcnow
 from connect.extensions import csrf, db, limiter
@@ -31,6 +32,7 @@ from connect.payouts.models import BatchStatus, Payout, PayoutBatch, PayoutFile,
 from connect.payouts.services import (
     PayoutError,
     approve_batch,
+    batch_progress,
     cancel_batch,
     mark_file_paid,
     record_returns,
@@ -112,7 +114,16 @@ def batch(batch_id: int) -> Any:
         by_status=by_status,
         page=page,
         form=ActionForm(),
+        progress=batch_progress(db.session, found, url_for("payouts.batch", batch_id=found.id)),
     )
+
+
+@bp.get("/finance/batches/<int:batch_id>/progress")
+@role_required(Role.FINANCE, Role.ADMIN)
+def batch_progress_json(batch_id: int) -> Any:
+    found = db.get_or_404(PayoutBatch, batch_id)
+    url = url_for("payouts.batch", batch_id=found.id)
+    return progress_json(batch_progress(db.session, found, url))
 
 
 def _batch_action(batch_id: int, action: str) -> Any:

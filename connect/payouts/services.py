@@ -18,6 +18,7 @@ from connect.accounts.models import User
 from connect.audit.services import record
 from connect.conversions.models import Commission, CommissionStatus
 from connect.core.money import Money, exponent
+from connect.core.progress import Progress, State
 from connect.core.storage import Storage
 from connect.creators.models import Creator, CreatorStatus
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry
@@ -294,6 +295,47 @@ def build_batch(
     }
     batch.status = BatchStatus.REVIEW
     return batch.summary
+
+
+BUILD_FAILED = (
+    "The batch could not be built because of an internal error; nothing was reserved. "
+    "It is built from scratch when its job runs again."
+)
+EXECUTE_FAILED = (
+    "Paying the batch stopped on an internal error. Payouts already sent stay sent; "
+    "executing the batch again continues with the others (nobody is paid twice)."
+)
+
+
+def mark_batch_failed(session: Session, batch_id: int, message: str) -> None:
+    """Note why the batch's job stopped, for its progress bar (flushes; the caller commits)."""
+    batch = session.get(PayoutBatch, batch_id)
+    if batch is not None:
+        batch.error = message
+        session.flush()
+
+
+def batch_progress(session: Session, batch: PayoutBatch, result_url: str = "") -> Progress:
+    """Where the batch's current job stands, read from durable state: while it is built (one
+    transaction, so no count to show), and while it is paid (payouts no longer planned or
+    sending, out of all its payouts)."""
+    if batch.status in (BatchStatus.BUILDING, BatchStatus.EXECUTING):
+        if batch.error:
+            return Progress(State.FAILED, message=batch.error)
+        if batch.status == BatchStatus.BUILDING:
+            return Progress(State.RUNNING)
+    counts = dict(
+        session.execute(
+            select(Payout.status, func.count())
+            .where(Payout.batch_id == batch.id)
+            .group_by(Payout.status)
+        ).all()
+    )
+    total = sum(n for status, n in counts.items() if status != PayoutStatus.CANCELLED)
+    if batch.status == BatchStatus.EXECUTING:
+        waiting = counts.get(PayoutStatus.PLANNED, 0) + counts.get(PayoutStatus.SENDING, 0)
+        return Progress(State.RUNNING, done=total - waiting, total=total)
+    return Progress(State.DONE, done=total, total=total, result_url=result_url)
 
 
 # The journals of a payout's life, keyed by payout id and step: each happens at most once.

@@ -39,6 +39,7 @@ def execute_batch(session: Session, batch_id: int, now: datetime) -> dict[str, i
     if batch.status not in {BatchStatus.APPROVED, BatchStatus.EXECUTING}:
         raise PayoutError(f"A {batch.status} batch cannot be executed.")
     batch.status = BatchStatus.EXECUTING
+    batch.error = ""  # a new run: the last one's reason no longer holds
     session.commit()
     counts = {"paid": 0, "failed": 0, "retry": 0}
     stripe_payouts = session.scalars(
