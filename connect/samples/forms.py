@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, SubmitField, TextAreaField
@@ -79,7 +80,7 @@ class ActionForm(FlaskForm):
 class DecisionForm(_ServiceErrors, FlaskForm):
     decision = RadioField(
         _l("Decision"),
-        choices=[("approve", _l("Approve")), ("decline", _l("Decline"))],
+        choices=lambda: {"approve": _("Approve"), "decline": _("Decline")},
         validators=[DataRequired()],
     )
     reason = TextAreaField(

@@ -102,7 +102,7 @@ def _render_new(
     now = utcnow()
     problem = request_problem(db.session, creator, campaign, None, now)
     products = requestable_products(db.session, campaign)
-    form.product_id.choices = [("", "—")] + [(str(p.id), f"{p.title} · {p.sku}") for p in products]
+    form.product_id.choices = {"": "—"} | {str(p.id): f"{p.title} · {p.sku}" for p in products}
     if status == 200 and (form.errors or form.form_errors):
         status = 422
     return render_template(
