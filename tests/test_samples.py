@@ -820,3 +820,35 @@ def test_access_rows_with_a_real_request(app: Flask, world: dict[str, Any]) -> N
     page = bob.get(f"/creator/campaigns/{c}/samples/new").get_data(as_text=True)
     assert "Join the campaign before you ask for samples." in page
     assert 'name="recipient_name"' not in page
+
+
+def test_racing_requests_cannot_both_take_the_last_place(app: Flask, world: dict[str, Any]) -> None:
+    import threading
+
+    with app.app_context():
+        add_open(world, 4)  # Starter: 5, one place left
+        db.session.commit()
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def asker(i: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                ask(world, 10 + i)
+                db.session.commit()
+                outcomes.append("ok")
+            except SampleError:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=asker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused", "refused", "refused"]
+    with app.app_context():
+        assert count_samples() == 5
