@@ -111,6 +111,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.ledger.routes import bp as statements_bp
     from connect.payouts.method_routes import bp as payout_methods_bp
     from connect.payouts.routes import bp as payouts_bp
+    from connect.samples.routes import bp as samples_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
 
@@ -129,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
         finance_bp,
         statements_bp,
         tracking_bp,
+        samples_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

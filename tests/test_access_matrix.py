@@ -350,6 +350,42 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         dict.fromkeys(ACTORS, 405),
     ),
     "/admin/holds/<int:commission_id>": ("/admin/holds/1", dict.fromkeys(ACTORS, 405)),
+    # Samples: no request exists in this world (tests/test_samples.py checks the rows of
+    # real requests, tenant by tenant); creator A is only invited to the campaign.
+    "/creator/samples": ("/creator/samples", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/campaigns/<int:campaign_id>/samples/new": (
+        "/creator/campaigns/{campaign}/samples/new",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/samples/<int:sample_id>": (
+        "/creator/samples/1",
+        only({"creator_a": 404, "creator_b": 404}),
+    ),
+    "/creator/samples/<int:sample_id>/cancel": (
+        "/creator/samples/1/cancel",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/samples/<int:sample_id>/extend": (
+        "/creator/samples/1/extend",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/samples": ("/brand/{x}/samples", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/samples/<int:sample_id>": (
+        "/brand/{x}/samples/1",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/samples/<int:sample_id>/decision": (
+        "/brand/{x}/samples/1/decision",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/samples/<int:sample_id>/shipment": (
+        "/brand/{x}/samples/1/shipment",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/samples/<int:sample_id>/delivered": (
+        "/brand/{x}/samples/1/delivered",
+        dict.fromkeys(ACTORS, 405),
+    ),
 }
 
 

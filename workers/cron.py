@@ -19,6 +19,8 @@ PERIODIC: list[tuple[Callable[..., Any], str, int]] = [
     (jobs.attribute_orders, "attribution", 60),
     (jobs.approve_commissions, "periodic", 3600),
     (jobs.recompute_tiers, "periodic", 6 * 3600),
+    (jobs.sweep_samples, "periodic", 3600),
+    (jobs.erase_sample_addresses, "periodic", 24 * 3600),
 ]
 
 

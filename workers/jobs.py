@@ -19,6 +19,7 @@ from connect.ledger import exports as ledger_exports
 from connect.payouts import services as payouts
 from connect.payouts import tasks as payout_tasks
 from connect.payouts.models import BatchStatus, PayoutBatch
+from connect.samples import tasks as sample_tasks
 from connect.tiers import tasks as tier_tasks
 from connect.tracking import tasks as tracking
 from workers.context import job_context
@@ -135,3 +136,16 @@ def recompute_tiers() -> dict[str, int]:
     demotions after the grace period); safe to run twice."""
     with job_context():
         return vars(tier_tasks.recompute(db.session, utcnow()))
+
+
+def sweep_samples() -> dict[str, int]:
+    """Delivered samples: fulfilled by published content, overdue past the deadline, or a
+    reminder when the deadline is near; safe to run twice."""
+    with job_context():
+        return vars(sample_tasks.sweep(db.session, utcnow()))
+
+
+def erase_sample_addresses() -> int:
+    """Erase shipping addresses no longer needed (declined, cancelled, delivered 30+ days ago)."""
+    with job_context():
+        return sample_tasks.erase(db.session, utcnow())

@@ -44,6 +44,7 @@ from connect.content.models import (
     ModerationFlag,
 )
 from connect.creators.models import Creator, CreatorStatus
+from connect.samples.services import fulfil_for_content
 from connect.tracking.models import Link, LinkStatus
 from connect.tracking.services import LinkError, campaign_open_to, create_link, set_link_status
 
@@ -428,6 +429,8 @@ def _go_live(
     content.published_at = now
     content.moderation_note = ""
     record(session, actor_id=actor_id, action="content.published", target=content)
+    # A piece featuring a delivered sample's product fulfils the creator's sample request.
+    fulfil_for_content(session, content, actor_id=actor_id, now=now)
     return []
 
 
