@@ -13,7 +13,7 @@ import connect.core.types  # noqa: F401 - custom column types used by autogenera
 
 # revision identifiers, used by Alembic.
 revision = '91b21c5b2ce5'
-down_revision = 'e26d8f0617a4'
+down_revision = '9a3b30c74a93'
 branch_labels = None
 depends_on = None
 
