@@ -383,8 +383,9 @@ def decide_application(
     if accept:
         if task.status == TaskStatus.CANCELLED:
             raise TaskError(_l("This task is cancelled."), status=409)
-        assignment.status = next_status(assignment.status, AssignmentStatus.ACCEPTED)
+        wanted = next_status(assignment.status, AssignmentStatus.ACCEPTED)
         _take_slot(task)
+        assignment.status = wanted
     else:
         assignment.status = next_status(assignment.status, AssignmentStatus.DECLINED)
     assignment.decided_at = now
