@@ -247,7 +247,12 @@ def brand_status(brand: Brand, membership: BrandMember, task_id: int) -> Any:
         )
     except TaskError as exc:
         return _render_detail(brand, membership, task, error=str(exc), status=exc.status)
-    flash(_("The task is now %(status)s.", status=task.status.value), "success")
+    messages = {
+        TaskStatus.OPEN: _("The task is open: eligible creators can apply."),
+        TaskStatus.CLOSED: _("Applications are closed. Accepted creators can still submit."),
+        TaskStatus.CANCELLED: _("The task is cancelled."),
+    }
+    flash(messages.get(task.status, _("Saved.")), "success")
     return _back(brand, task)
 
 
