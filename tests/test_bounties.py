@@ -45,6 +45,7 @@ from connect.creators.models import CreatorStatus
 from connect.extensions import db
 from connect.ledger.models import AccountKind, Journal, LedgerEntry
 from connect.ledger.services import balance, creator_balances
+from connect.ledger.statements import creator_statement, month_bounds, parse_month
 from connect.payouts.models import Payout, PayoutMethod, PayoutStatus, Rail
 from connect.payouts.services import approve_batch, build_batch, mark_paid, start_batch
 from connect.tiers.models import Tier
@@ -214,6 +215,12 @@ def test_full_lifecycle_reject_resubmit_approve_posts_the_fee_once(w: World) -> 
     journals = db.session.scalars(select(Journal).where(Journal.kind == "task_fee")).all()
     assert [j.idempotency_key for j in journals] == [fee_key(application)]
     assert_ledger_balanced()
+
+    # The creator's statement names the movement.
+    month_start = parse_month(utcnow().strftime("%Y-%m"))
+    statement = creator_statement(db.session, w.alice.id, *month_bounds(month_start))
+    (eur,) = statement.currencies
+    assert [(m.type, m.changes.get("approved")) for m in eur.movements] == [("task_fee", FEE)]
 
 
 def test_second_rejection_is_final(w: World) -> None:
