@@ -31,10 +31,14 @@ from connect.bounties.services import (
     create_task,
     decide_application,
     fee_key,
+    fee_totals,
     is_final_rejection,
+    next_status,
+    next_task_status,
     reject_submission,
     set_task_status,
     submit,
+    update_task,
 )
 from connect.brands.models import BrandMember, BrandRole
 from connect.campaigns.models import Campaign, CampaignMember, CampaignStatus, MemberStatus
@@ -645,3 +649,108 @@ def test_portal_roles_and_tenants(app: Flask, portal: dict[str, Any]) -> None:
         statuses = db.session.scalars(select(TaskAssignment.status)).all()
         assert statuses == [AssignmentStatus.APPLIED]
         assert db.session.get(Task, t).status == TaskStatus.OPEN
+
+
+# --- transition tables and edits -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("current", list(AssignmentStatus))
+@pytest.mark.parametrize("wanted", list(AssignmentStatus))
+def test_assignment_transition_table(current: AssignmentStatus, wanted: AssignmentStatus) -> None:
+    allowed = {
+        (AssignmentStatus.APPLIED, AssignmentStatus.ACCEPTED),
+        (AssignmentStatus.APPLIED, AssignmentStatus.DECLINED),
+        (AssignmentStatus.ACCEPTED, AssignmentStatus.SUBMITTED),
+        (AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED),
+        (AssignmentStatus.SUBMITTED, AssignmentStatus.REJECTED),
+        (AssignmentStatus.REJECTED, AssignmentStatus.SUBMITTED),
+    }
+    if (current, wanted) in allowed:
+        assert next_status(current, wanted) == wanted
+    else:
+        with pytest.raises(TaskError):
+            next_status(current, wanted)
+
+
+@pytest.mark.parametrize("current", list(TaskStatus))
+@pytest.mark.parametrize("wanted", list(TaskStatus))
+def test_task_transition_table(current: TaskStatus, wanted: TaskStatus) -> None:
+    allowed = {
+        (TaskStatus.DRAFT, TaskStatus.OPEN),
+        (TaskStatus.DRAFT, TaskStatus.CANCELLED),
+        (TaskStatus.OPEN, TaskStatus.CLOSED),
+        (TaskStatus.OPEN, TaskStatus.CANCELLED),
+        (TaskStatus.CLOSED, TaskStatus.OPEN),
+        (TaskStatus.CLOSED, TaskStatus.CANCELLED),
+    }
+    if (current, wanted) in allowed:
+        assert next_task_status(current, wanted) == wanted
+    else:
+        with pytest.raises(TaskError):
+            next_task_status(current, wanted)
+
+
+def _input(task: Task, **changes: Any) -> TaskInput:
+    data = {
+        name: getattr(task, name)
+        for name in (
+            "campaign_id",
+            "kind",
+            "title",
+            "brief",
+            "fee_minor",
+            "currency",
+            "slots",
+            "deadline",
+            "countries",
+            "min_tier_id",
+            "source_content_id",
+        )
+    }
+    return TaskInput(**(data | changes))
+
+
+def test_terms_stay_once_a_slot_is_taken(w: World) -> None:
+    task = w.task(slots=2)
+    assert update_task(
+        db.session, w.brand.id, task, _input(task, fee_minor=20_000), actor_id=1, today=TODAY
+    ) == ["fee_minor"]
+    assign(db.session, task, "alice", actor_id=w.owner_id, now=NOW)
+    with pytest.raises(TaskError):
+        update_task(
+            db.session, w.brand.id, task, _input(task, fee_minor=1), actor_id=1, today=TODAY
+        )
+    with pytest.raises(TaskError, match="already taken"):
+        update_task(db.session, w.brand.id, task, _input(task, slots=0), actor_id=1, today=TODAY)
+    changed = update_task(
+        db.session,
+        w.brand.id,
+        task,
+        _input(task, title="New title", slots=5),
+        actor_id=1,
+        today=TODAY,
+    )
+    assert sorted(changed) == ["slots", "title"]
+    db.session.commit()
+    task = db.session.get(Task, task.id)
+    assert (task.fee_minor, task.slots, task.title) == (20_000, 5, "New title")
+
+
+def test_fee_totals_committed_and_approved(w: World) -> None:
+    task = w.task(slots=3)
+    paid = _approve_fee_for(w, w.alice, w.alice_piece, task)
+    assign(db.session, task, "bruno", actor_id=w.owner_id, now=NOW)
+    carla = w.member("carla", "FR")
+    carla_piece = w.piece(carla)
+    third = assign(db.session, task, "carla", actor_id=w.owner_id, now=NOW)
+    for _ in range(2):
+        submit(db.session, task, carla, carla_piece.id, actor_id=1, now=NOW)
+        reject_submission(db.session, task, third.id, "no", actor_id=w.owner_id, now=NOW)
+    (totals,) = fee_totals(db.session, w.brand.id)
+    # Alice approved, Bruno still making his piece; Carla finally rejected: not committed.
+    assert (totals.committed_minor, totals.approved_minor) == (2 * FEE, FEE)
+    assert (totals.budget_minor, totals.budget_currency) == (1_000_000, "EUR")
+    set_task_status(db.session, task, TaskStatus.CANCELLED, actor_id=1, today=TODAY)
+    (totals,) = fee_totals(db.session, w.brand.id)
+    assert (totals.committed_minor, totals.approved_minor) == (FEE, FEE)
+    assert paid.status == AssignmentStatus.APPROVED

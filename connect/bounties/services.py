@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from connect.audit.services import record
@@ -667,25 +667,32 @@ class FeeTotals:
 
 
 def fee_totals(session: Session, brand_id: int) -> list[FeeTotals]:
-    live = list(SLOT_HOLDERS)
+    status = TaskAssignment.status
+    # A fee stays committed while it may still be paid: not finally rejected, and on a
+    # cancelled task only a piece already submitted (the brand still reviews it).
+    may_be_paid = and_(
+        status.in_(list(SLOT_HOLDERS)),
+        ~and_(
+            status == AssignmentStatus.REJECTED,
+            TaskAssignment.submission_count >= MAX_SUBMISSIONS,
+        ),
+        or_(
+            Task.status != TaskStatus.CANCELLED,
+            status.in_([AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED]),
+        ),
+    )
     rows = session.execute(
         select(
             Task.campaign_id,
             Task.currency,
-            TaskAssignment.status,
-            TaskAssignment.submission_count,
-            Task.fee_minor,
+            func.sum(case((may_be_paid, Task.fee_minor), else_=0)),
+            func.sum(case((status == AssignmentStatus.APPROVED, Task.fee_minor), else_=0)),
         )
         .join(TaskAssignment, TaskAssignment.task_id == Task.id)
-        .where(Task.brand_id == brand_id, TaskAssignment.status.in_(live))
+        .where(Task.brand_id == brand_id, status.in_(list(SLOT_HOLDERS)))
+        .group_by(Task.campaign_id, Task.currency)
     ).all()
-    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-    for campaign_id, currency, status, count, fee in rows:
-        if status == AssignmentStatus.REJECTED and count >= MAX_SUBMISSIONS:
-            continue  # finally rejected: never paid
-        sums[(campaign_id, currency)][0] += fee
-        if status == AssignmentStatus.APPROVED:
-            sums[(campaign_id, currency)][1] += fee
+    sums = {(cid, currency): (int(c), int(a)) for cid, currency, c, a in rows}
     campaigns = {
         c.id: c
         for c in session.scalars(select(Campaign).where(Campaign.id.in_({cid for cid, _ in sums})))
