@@ -24,7 +24,7 @@ from connect.bounties.forms import (
     TaskStatusForm,
     kind_labels,
 )
-from connect.bounties.models import AssignmentStatus, Task, TaskKind, TaskStatus
+from connect.bounties.models import MAX_SUBMISSIONS, AssignmentStatus, Task, TaskKind, TaskStatus
 from connect.bounties.services import (
     TASK_TRANSITIONS,
     TaskError,
@@ -74,6 +74,7 @@ def task_helpers() -> dict[str, Any]:
         "country_names": country_names(),
         "kind_labels": kind_labels(),
         "is_final_rejection": is_final_rejection,
+        "max_submissions": MAX_SUBMISSIONS,
     }
 
 
