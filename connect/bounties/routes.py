@@ -106,6 +106,7 @@ def brand_list(brand: Brand, membership: BrandMember) -> Any:
         rows=brand_tasks(db.session, brand.id),
         totals=fee_totals(db.session, brand.id),
         can_edit=membership.role in _EDITORS,
+        today=_today(),
     )
 
 
