@@ -100,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.accounts.language import bp as language_bp
     from connect.accounts.routes import bp as accounts_bp
     from connect.admin.routes import bp as admin_bp
+    from connect.bounties.routes import bp as bounties_bp
     from connect.brands.routes import bp as brands_bp
     from connect.campaigns.routes import bp as campaigns_bp
     from connect.content.routes import bp as content_bp
@@ -131,6 +132,7 @@ def register_blueprints(app: Flask) -> None:
         statements_bp,
         tracking_bp,
         samples_bp,
+        bounties_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -3,6 +3,7 @@
 # ruff: noqa: F401 - importing is the point: each import registers its tables.
 from connect.accounts.models import ApiToken, User
 from connect.audit.models import AuditEvent
+from connect.bounties.models import Task, TaskAssignment
 from connect.brands.models import (
     Brand,
     BrandApiKey,

@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from connect import create_app
-from connect.accounts.models import Role
+from connect.accounts.models import Role, User
+from connect.bounties.models import (
+    AssignmentOrigin,
+    AssignmentStatus,
+    Task,
+    TaskAssignment,
+    TaskKind,
+    TaskStatus,
+)
 from connect.campaigns.models import (
     Campaign,
     CampaignMember,
@@ -386,6 +395,49 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/brand/{x}/samples/1/delivered",
         dict.fromkeys(ACTORS, 405),
     ),
+    # Paid tasks: brand X's task, creator A assigned to it (POST-only routes: see test_bounties).
+    "/brand/<brand_slug>/tasks": ("/brand/{x}/tasks", only({"brand_x": 200, "brand_y": 404})),
+    "/brand/<brand_slug>/tasks/new": (
+        "/brand/{x}/tasks/new",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/tasks/<int:task_id>": (
+        "/brand/{x}/tasks/{task}",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/tasks/<int:task_id>/edit": (
+        "/brand/{x}/tasks/{task}/edit",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/tasks/<int:task_id>/status": (
+        "/brand/{x}/tasks/{task}/status",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/tasks/<int:task_id>/assign": (
+        "/brand/{x}/tasks/{task}/assign",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/tasks/<int:task_id>/assignments/<int:assignment_id>/decide": (
+        "/brand/{x}/tasks/{task}/assignments/{assignment}/decide",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/tasks/<int:task_id>/assignments/<int:assignment_id>/review": (
+        "/brand/{x}/tasks/{task}/assignments/{assignment}/review",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/tasks": ("/creator/tasks", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/tasks/<int:task_id>": (
+        "/creator/tasks/{task}",
+        only({"creator_a": 200, "creator_b": 404}),
+    ),
+    "/creator/tasks/<int:task_id>/apply": (
+        "/creator/tasks/{task}/apply",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/tasks/<int:task_id>/submit": (
+        "/creator/tasks/{task}/submit",
+        dict.fromkeys(ACTORS, 405),
+    ),
 }
 
 
@@ -427,6 +479,28 @@ def world(app: Flask) -> dict[str, object]:
         db.session.add(
             CampaignMember(campaign_id=campaign.id, creator_id=a.id, status=MemberStatus.INVITED)
         )
+        task = Task(
+            brand_id=x.id,
+            campaign_id=campaign.id,
+            kind=TaskKind.REVIEW,
+            title="Review the xylophone",
+            fee_minor=15000,
+            currency="EUR",
+            slots=2,
+            taken_slots=1,
+            deadline=utcnow().date(),
+            status=TaskStatus.OPEN,
+            created_by_id=db.session.scalar(select(User.id).where(User.email == EMAILS["brand_x"])),
+        )
+        db.session.add(task)
+        db.session.flush()
+        assignment = TaskAssignment(
+            task_id=task.id,
+            creator_id=a.id,
+            origin=AssignmentOrigin.ASSIGNED,
+            status=AssignmentStatus.ACCEPTED,
+        )
+        db.session.add(assignment)
         db.session.commit()
         return {
             "x": x.slug,
@@ -435,6 +509,8 @@ def world(app: Flask) -> dict[str, object]:
             "code": link.code,
             "campaign": campaign.id,
             "piece": piece.id,
+            "task": task.id,
+            "assignment": assignment.id,
         }
 
 

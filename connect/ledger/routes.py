@@ -67,6 +67,7 @@ def row_labels() -> dict[str, str]:
         "payout": _("Payout sent"),
         "payout_returned": _("Payout returned"),
         "payout_reversed": _("Payout reversed"),
+        "task_fee": _("Paid task fee"),
         "adjustment": _("Adjustment"),
     }
 

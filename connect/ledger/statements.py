@@ -57,6 +57,7 @@ MOVEMENT_TYPES = (
     "payout",  # the money left the platform
     "payout_returned",  # in flight -> approved (failed or cancelled before paying)
     "payout_reversed",  # a paid payout came back -> approved
+    "task_fee",  # a paid content task's fee, approved by the brand (connect.bounties)
     "adjustment",  # any other journal
 )
 _TYPE_OF_JOURNAL_KIND = {
@@ -69,6 +70,7 @@ _TYPE_OF_JOURNAL_KIND = {
     "payout_paid": "payout",
     "payout_returned": "payout_returned",
     "payout_reversed": "payout_reversed",
+    "task_fee": "task_fee",
 }
 
 _LINE_KEY = re.compile(r"^(?:accrue|reverse):line:(\d+)(?::\d+)?$")
