@@ -84,6 +84,58 @@ def copy_insert(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) 
             copy.write_row([_plain(row[name]) for name in names])
 
 
+def copy_insert_new(
+    executor: Executor,
+    model: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    unique: str,
+    returning: Sequence[str],
+) -> list[Any]:
+    """INSERT rows whose `unique` value is not stored yet; returns `returning` of those inserted.
+
+    PostgreSQL: COPY into a session-private staging table, then one INSERT ... SELECT ... ON
+    CONFLICT DO NOTHING RETURNING (a multi-row INSERT of thousands of rows costs more in the
+    driver than in the database). Elsewhere: INSERT ... ON CONFLICT DO NOTHING RETURNING.
+    """
+    if not rows:
+        return []
+    table = model.__table__
+    names = [table.c[name].name for name in rows[0]]
+    returned = [table.c[name] for name in returning]
+    if dialect_name(executor) != "postgresql":
+        return list(
+            executor.execute(
+                upsert_insert(executor, table)
+                .on_conflict_do_nothing(index_elements=[unique])
+                .returning(*returned),
+                list(rows),
+            ).all()
+        )
+    stage = f"staging_{table.name}"
+    listed = ", ".join(names)
+    connection = executor if isinstance(executor, Connection) else executor.connection()
+    raw = connection.connection.driver_connection  # type: ignore[union-attr]
+    with raw.cursor() as cursor:
+        # Identifiers come from the model's metadata; values travel through COPY.
+        cursor.execute(
+            # Every column (any caller's subset fits), no constraints, no defaults.
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
+            f"SELECT * FROM {table.name} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_plain(row[name]) for name in names])
+        cursor.execute(
+            f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {stage} "  # noqa: S608
+            f"ON CONFLICT ({table.c[unique].name}) DO NOTHING "
+            f"RETURNING {', '.join(c.name for c in returned)}"
+        )
+        found = cursor.fetchall()
+        cursor.execute(f"TRUNCATE {stage}")
+    return found
+
+
 def _plain(value: Any) -> Any:
     # Enum members travel as their stored value (enum_type stores values, not names).
     return value.value if isinstance(value, enum.Enum) else value

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from connect.core.db import copy_insert, dialect_name, upsert_insert
+from connect.core.db import copy_insert, copy_insert_new, dialect_name, upsert_insert
 from connect.core.money import Money, MoneyError
+from connect.core.time import utcnow
 from connect.ledger.models import AccountKind, Journal, LedgerAccount, LedgerEntry, LedgerError
 
 PLATFORM = 0  # owner_id of platform-wide accounts
@@ -108,12 +109,17 @@ def post_many(session: Session, specs: Sequence[JournalSpec]) -> dict[str, bool]
         session,
         ((leg.kind, leg.owner_id, leg.money.currency) for s in specs for leg in s.legs),
     )
-    rows = session.execute(
-        upsert_insert(session, Journal)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Journal.id, Journal.idempotency_key),
-        [{"idempotency_key": s.key, "kind": s.kind, "memo": s.memo[:255]} for s in specs],
-    ).all()
+    now = utcnow()
+    rows = copy_insert_new(
+        session,
+        Journal,
+        [
+            {"idempotency_key": s.key, "kind": s.kind, "memo": s.memo[:255], "created_at": now}
+            for s in specs
+        ],
+        unique="idempotency_key",
+        returning=("id", "idempotency_key"),
+    )
     created = {key: journal_id for journal_id, key in rows}
     entries = [
         {
