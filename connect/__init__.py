@@ -108,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.payouts.routes import bp as payouts_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
+    from connect.webhooks.routes import bp as webhooks_bp
 
     blueprints = (
         payouts_bp,
@@ -124,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
         finance_bp,
         statements_bp,
         tracking_bp,
+        webhooks_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -22,3 +22,9 @@ from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
+from connect.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)

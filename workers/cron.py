@@ -19,6 +19,9 @@ PERIODIC: list[tuple[Callable[..., Any], str, int]] = [
     (jobs.attribute_orders, "attribution", 60),
     (jobs.approve_commissions, "periodic", 3600),
     (jobs.recompute_tiers, "periodic", 6 * 3600),
+    # Emitters enqueue delivery after commit; this sends retries and catches lost enqueues.
+    (jobs.deliver_webhooks, "webhooks", 60),
+    (jobs.purge_webhook_deliveries, "periodic", 24 * 3600),
 ]
 
 

@@ -19,6 +19,8 @@ from connect.payouts import tasks as payout_tasks
 from connect.payouts.models import BatchStatus, PayoutBatch
 from connect.tiers import tasks as tier_tasks
 from connect.tracking import tasks as tracking
+from connect.webhooks import services as webhooks
+from connect.webhooks import tasks as webhook_tasks
 from workers.context import job_context
 
 
@@ -94,3 +96,16 @@ def recompute_tiers() -> dict[str, int]:
     demotions after the grace period); safe to run twice."""
     with job_context():
         return vars(tier_tasks.recompute(db.session, utcnow()))
+
+
+def deliver_webhooks() -> dict[str, int]:
+    """Send due webhook deliveries (several workers may run it at once: SKIP LOCKED)."""
+    with job_context():
+        allow_private = current_app.config["WEBHOOKS_ALLOW_PRIVATE"]
+        return vars(webhook_tasks.deliver_due(db.session, utcnow, allow_private=allow_private))
+
+
+def purge_webhook_deliveries() -> int:
+    """Forget finished webhook deliveries after 30 days."""
+    with job_context():
+        return webhooks.purge_deliveries(db.session, utcnow())

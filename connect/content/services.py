@@ -46,6 +46,7 @@ from connect.content.models import (
 from connect.creators.models import Creator, CreatorStatus
 from connect.tracking.models import Link, LinkStatus
 from connect.tracking.services import LinkError, campaign_open_to, create_link, set_link_status
+from connect.webhooks import events as webhook_events
 
 MAX_PRODUCTS = 20
 EDITABLE = frozenset({ContentStatus.DRAFT, ContentStatus.PUBLISHED})
@@ -409,6 +410,7 @@ def _advance(
     ):
         _move(content, ContentStatus.SUBMITTED)
         content.moderation_note = ""
+        webhook_events.content_submitted(session, content, campaign)
         record(session, actor_id=actor_id, action="content.submitted", target=content)
         return Outcome(ContentStatus.SUBMITTED)
     return Outcome(

@@ -61,6 +61,7 @@ from connect.ledger.models import AccountKind
 from connect.ledger.services import JournalSpec, Leg, post_many
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
+from connect.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,7 @@ def _earn(
     # render_nulls: one multi-row INSERT for the batch, not one per run of NULL campaign ids.
     session.execute(insert(Commission).execution_options(render_nulls=True), new_commissions)
     result.commissions += len(new_commissions)
+    webhook_events.conversions_attributed(session, orders, new_commissions)
     post_many(
         session,
         [

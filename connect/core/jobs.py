@@ -14,7 +14,7 @@ from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-QUEUES = ("default", "clicks", "attribution", "payouts", "periodic")
+QUEUES = ("default", "clicks", "attribution", "payouts", "periodic", "webhooks")
 _PENDING = "connect_pending_jobs"
 
 
