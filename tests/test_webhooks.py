@@ -438,6 +438,40 @@ def test_the_request_goes_to_the_checked_address(receiver) -> None:
     assert receiver.requests[0]["headers"]["Host"] == f"hooks.example:{receiver.port}"
 
 
+def test_a_trickling_server_is_cut_off(monkeypatch) -> None:
+    """A server that answers one byte at a time never keeps a delivery (and its lock) for long."""
+    import socket
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+                if stop.is_set():
+                    break
+                conn.send(bytes([byte]))
+                time.sleep(0.1)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    monkeypatch.setattr(transport, "TOTAL_TIMEOUT", 1.0)
+    target = transport.Target("http", "127.0.0.1", listener.getsockname()[1], "/", "127.0.0.1")
+    started = time.monotonic()
+    response = transport.post(target, b"{}", {})
+    stop.set()
+    listener.close()
+    assert not response.ok and response.status_code is None and response.error
+    assert time.monotonic() - started < 5
+
+
 def test_ip_classification() -> None:
     import ipaddress
 
@@ -535,6 +569,38 @@ def test_a_brand_without_subscribers_gets_no_rows(live) -> None:
         services.emit(db.session, live["brand"], "order.exploded", {})
 
 
+def test_emit_many_writes_one_event_per_item_and_a_delivery_per_subscriber(live) -> None:
+    brand, other = live["brand"], live["other"]
+    a1, _ = endpoint(brand, "http://127.0.0.1:9/a1", ["task.submitted", "sample.requested"])
+    a2, _ = endpoint(brand, "http://127.0.0.1:9/a2", ["task.submitted"])
+    o1, _ = endpoint(other, "http://127.0.0.1:9/o1", ["sample.requested"])
+    written = services.emit_many(
+        db.session,
+        [
+            (brand, "task.submitted", {"task_id": 1}),
+            (brand, "sample.requested", {"sample_id": 2}),
+            (other, "sample.requested", {"sample_id": 3}),
+            (other, "task.submitted", {"task_id": 4}),  # nobody at other subscribes to it
+        ],
+    )
+    db.session.commit()
+    assert written == 4
+    events = db.session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    assert [(e.brand_id, e.type, e.data) for e in events] == [
+        (brand, "task.submitted", {"task_id": 1}),
+        (brand, "sample.requested", {"sample_id": 2}),
+        (other, "sample.requested", {"sample_id": 3}),
+    ]
+    assert len({e.uuid for e in events}) == 3
+    pairs = {(d.event_id, d.endpoint_id) for d in deliveries()}
+    assert pairs == {
+        (events[0].id, a1.id),
+        (events[0].id, a2.id),
+        (events[1].id, a1.id),
+        (events[2].id, o1.id),
+    }
+
+
 def test_content_submission_emits_content_submitted(live) -> None:
     brand, creator = live["brand"], db.session.get(Creator, live["creator"])
     hook, _ = endpoint(brand, "http://127.0.0.1:9/c", ["content.submitted"])
@@ -628,6 +694,7 @@ def test_portal_creates_shows_the_secret_once_and_refuses_private(app, shop, mon
         assert hook.events == ["commission.approved", "conversion.attributed"]
         assert hook.created_by_id is not None
     assert secret in resp.get_data(as_text=True)
+    assert resp.headers["Cache-Control"] == "no-store"
     page = owner.get(f"/brand/acme/webhooks/{hook_id}").get_data(as_text=True)
     assert secret not in page and secret[:10] in page
     assert secret not in owner.get("/brand/acme/webhooks").get_data(as_text=True)

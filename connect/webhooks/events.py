@@ -24,6 +24,7 @@ from connect.webhooks.services import (
     CONVERSION_ATTRIBUTED,
     emit,
     emit_many,
+    subscriptions,
 )
 
 
@@ -70,6 +71,9 @@ def commissions_changed(
 ) -> None:
     """`commission.approved` or `commission.reversed` for (commission, amount) pairs: the amount
     approved, or the amount this reversal took back."""
+    subscribed = subscriptions(session, {c.brand_id for c, _ in changes})
+    # Most brands subscribe to nothing: no order lookup for them.
+    changes = [(c, amount) for c, amount in changes if subscribed.get((c.brand_id, event))]
     if not changes:
         return
     refs = dict(
@@ -97,6 +101,7 @@ def commissions_changed(
             )
             for c, amount in changes
         ],
+        subscribed,
     )
 
 

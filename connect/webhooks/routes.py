@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -68,7 +79,7 @@ def index(brand: Brand, membership: BrandMember) -> Any:
                 form = EndpointForm(formdata=None, events=list(services.EVENT_TYPES[:3]))
         if form.errors:
             status = 422
-    return render_template(
+    page = render_template(
         "webhooks/index.html",
         brand=brand,
         membership=membership,
@@ -77,7 +88,16 @@ def index(brand: Brand, membership: BrandMember) -> Any:
         endpoints=services.endpoints(db.session, brand.id),
         new_secret=new_secret,
         labels=EVENT_LABELS,
-    ), status
+    )
+    return _respond(page, status, new_secret)
+
+
+def _respond(page: str, status: int, secret: str | None) -> Response:
+    response = make_response(page, status)
+    if secret:
+        # The one page a secret is ever shown on: no cache keeps a copy.
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _endpoint_page(
@@ -91,7 +111,7 @@ def _endpoint_page(
 ) -> Any:
     page = page_arg()
     deliveries, total = services.deliveries_page(db.session, endpoint, page)
-    return render_template(
+    html = render_template(
         "webhooks/endpoint.html",
         brand=brand,
         membership=membership,
@@ -103,7 +123,8 @@ def _endpoint_page(
         page=page,
         new_secret=new_secret,
         labels=EVENT_LABELS,
-    ), status
+    )
+    return _respond(html, status, new_secret)
 
 
 @bp.get("/brand/<brand_slug>/webhooks/<int:endpoint_id>")

@@ -214,24 +214,41 @@ def emit(session: Session, brand_id: int, event: str, data: dict[str, Any]) -> N
     emit_many(session, [(brand_id, event, data)])
 
 
-def emit_many(session: Session, items: Iterable[tuple[int, str, dict[str, Any]]]) -> int:
+Subscriptions = dict[tuple[int, str], list[int]]
+
+
+def subscriptions(session: Session, brand_ids: Iterable[int]) -> Subscriptions:
+    """(brand id, event) -> the enabled endpoints subscribed, for these brands. One query."""
+    subscribed: Subscriptions = defaultdict(list)
+    brand_ids = set(brand_ids)
+    if not brand_ids:
+        return subscribed
+    for endpoint_id, brand_id, events in session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.brand_id, WebhookEndpoint.events)
+        .where(WebhookEndpoint.brand_id.in_(brand_ids), WebhookEndpoint.enabled.is_(True))
+        .order_by(WebhookEndpoint.id)
+    ):
+        for event in events:
+            subscribed[(brand_id, event)].append(endpoint_id)
+    return subscribed
+
+
+def emit_many(
+    session: Session,
+    items: Iterable[tuple[int, str, dict[str, Any]]],
+    subscribed: Subscriptions | None = None,
+) -> int:
     """`emit` for a batch: three statements whatever its size (endpoints, events, deliveries),
-    and only the first when no brand in it subscribes. Returns how many deliveries it wrote."""
+    and only the first when no brand in it subscribes. `subscribed` (from `subscriptions`)
+    saves the first. Returns how many deliveries it wrote."""
     items = list(items)
     if not items:
         return 0
     for _, event, _ in items:
         if event not in EVENT_TYPES:
             raise ValueError(f"unknown webhook event {event!r}")
-    subscribed: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for endpoint_id, brand_id, events in session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.brand_id, WebhookEndpoint.events).where(
-            WebhookEndpoint.brand_id.in_({b for b, _, _ in items}),
-            WebhookEndpoint.enabled.is_(True),
-        )
-    ):
-        for event in events:
-            subscribed[(brand_id, event)].append(endpoint_id)
+    if subscribed is None:
+        subscribed = subscriptions(session, {b for b, _, _ in items})
     wanted = [(b, e, d) for b, e, d in items if subscribed.get((b, e))]
     if not wanted:
         return 0

@@ -12,10 +12,12 @@ allows plain http, so tests can use a receiver on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,8 @@ from urllib.parse import urlsplit
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
+#: The whole request, however slowly a server drips its answer (the delivery holds a row lock).
+TOTAL_TIMEOUT = 15.0
 EXCERPT_BYTES = 500
 MAX_URL_LENGTH = 2048
 
@@ -141,6 +145,16 @@ def post(target: Target, body: bytes, headers: dict[str, str]) -> Response:
     else:
         conn = http.client.HTTPConnection(target.host, target.port, timeout=CONNECT_TIMEOUT)
     conn._create_connection = pinned  # type: ignore[attr-defined]
+
+    def cut() -> None:
+        # Unblocks a recv that a trickling server keeps alive past the socket timeout.
+        if conn.sock is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(TOTAL_TIMEOUT, cut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         conn.connect()
         assert conn.sock is not None
@@ -155,9 +169,11 @@ def post(target: Target, body: bytes, headers: dict[str, str]) -> Response:
         elif not 200 <= status < 300:
             error = f"The endpoint answered HTTP {status}."
         return Response(status, excerpt, error, _ms(started))
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # ValueError: what http.client raises for a malformed answer or request part.
         return Response(None, "", _describe(exc), _ms(started))
     finally:
+        watchdog.cancel()
         conn.close()
 
 
