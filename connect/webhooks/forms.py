@@ -45,7 +45,8 @@ def _events_field() -> EventsField:
     return EventsField(
         _l("Events"),
         choices=lambda: {e: str(EVENT_LABELS[e]) for e in EVENT_TYPES},
-        validators=[DataRequired(message=_l("Choose at least one event."))],
+        # No DataRequired: it would mark every checkbox `required`. The service refuses an
+        # empty choice with "Choose at least one event."
     )
 
 
