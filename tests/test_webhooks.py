@@ -601,6 +601,21 @@ def test_emit_many_writes_one_event_per_item_and_a_delivery_per_subscriber(live)
     }
 
 
+def test_purge_forgets_only_finished_deliveries_past_30_days(live) -> None:
+    endpoint(live["brand"], "http://127.0.0.1:9/p", ["task.submitted"])
+    for n in range(3):
+        services.emit(db.session, live["brand"], "task.submitted", {"task_id": n})
+    old_done, old_waiting, new_done = deliveries()
+    old_done.status = new_done.status = DeliveryStatus.SUCCEEDED
+    old_done.created_at = old_waiting.created_at = NOW - timedelta(days=31)
+    db.session.get(WebhookEvent, old_done.event_id).created_at = NOW - timedelta(days=31)
+    db.session.commit()
+    assert services.purge_deliveries(db.session, NOW) == 1
+    db.session.commit()
+    assert [d.id for d in deliveries()] == [old_waiting.id, new_done.id]
+    assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 2
+
+
 def test_content_submission_emits_content_submitted(live) -> None:
     brand, creator = live["brand"], db.session.get(Creator, live["creator"])
     hook, _ = endpoint(brand, "http://127.0.0.1:9/c", ["content.submitted"])
