@@ -115,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.samples.routes import bp as samples_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
+    from connect.webhooks.routes import bp as webhooks_bp
 
     blueprints = (
         payouts_bp,
@@ -133,6 +134,7 @@ def register_blueprints(app: Flask) -> None:
         tracking_bp,
         samples_bp,
         bounties_bp,
+        webhooks_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

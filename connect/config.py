@@ -156,6 +156,8 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         # Redis copy of each link's target; changes drop it at commit, the TTL is a safety net.
         "LINK_REDIS_CACHE_SECONDS": 300,
         "CLICK_RETENTION_MONTHS": settings.click_retention_months,
+        # Webhooks to private addresses and over plain http: only tests, with a local receiver.
+        "WEBHOOKS_ALLOW_PRIVATE": testing,
         # Smallest payout per currency in minor units; others default to 50.00 in their units.
         "PAYOUT_MINIMUMS": {},
         # "s3" or "local"; empty: S3 when S3_ENDPOINT_URL is set, else <instance>/storage.

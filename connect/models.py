@@ -25,3 +25,9 @@ from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod
 from connect.samples.models import SampleRequest
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
+from connect.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)

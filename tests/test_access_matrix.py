@@ -438,6 +438,40 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/creator/tasks/{task}/submit",
         dict.fromkeys(ACTORS, 405),
     ),
+    "/brand/<brand_slug>/webhooks": ("/brand/{x}/webhooks", only({"brand_x": 200, "brand_y": 404})),
+    # no endpoint or delivery in this world (tests/test_webhooks.py covers the 200s and tenants)
+    "/brand/<brand_slug>/webhooks/<int:endpoint_id>": (
+        "/brand/{x}/webhooks/1",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/webhooks/<int:endpoint_id>/events": (
+        "/brand/{x}/webhooks/1/events",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/webhooks/<int:endpoint_id>/status": (
+        "/brand/{x}/webhooks/1/status",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/webhooks/<int:endpoint_id>/rotate": (
+        "/brand/{x}/webhooks/1/rotate",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/webhooks/<int:endpoint_id>/delete": (
+        "/brand/{x}/webhooks/1/delete",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/webhooks/<int:endpoint_id>/test": (
+        "/brand/{x}/webhooks/1/test",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/webhooks/deliveries/<int:delivery_id>": (
+        "/brand/{x}/webhooks/deliveries/1",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/webhooks/deliveries/<int:delivery_id>/replay": (
+        "/brand/{x}/webhooks/deliveries/1/replay",
+        dict.fromkeys(ACTORS, 405),
+    ),
 }
 
 

@@ -21,6 +21,9 @@ PERIODIC: list[tuple[Callable[..., Any], str, int]] = [
     (jobs.recompute_tiers, "periodic", 6 * 3600),
     (jobs.sweep_samples, "periodic", 3600),
     (jobs.erase_sample_addresses, "periodic", 24 * 3600),
+    # Emitters enqueue delivery after commit; this sends retries and catches lost enqueues.
+    (jobs.deliver_webhooks, "webhooks", 60),
+    (jobs.purge_webhook_deliveries, "periodic", 24 * 3600),
 ]
 
 

@@ -22,6 +22,8 @@ from connect.payouts.models import BatchStatus, PayoutBatch
 from connect.samples import tasks as sample_tasks
 from connect.tiers import tasks as tier_tasks
 from connect.tracking import tasks as tracking
+from connect.webhooks import services as webhooks
+from connect.webhooks import tasks as webhook_tasks
 from workers.context import job_context
 
 
@@ -149,3 +151,14 @@ def erase_sample_addresses() -> int:
     """Erase shipping addresses no longer needed (declined, cancelled, delivered 30+ days ago)."""
     with job_context():
         return sample_tasks.erase(db.session, utcnow())
+def deliver_webhooks() -> dict[str, int]:
+    """Send due webhook deliveries (several workers may run it at once: SKIP LOCKED)."""
+    with job_context():
+        allow_private = current_app.config["WEBHOOKS_ALLOW_PRIVATE"]
+        return vars(webhook_tasks.deliver_due(db.session, utcnow, allow_private=allow_private))
+
+
+def purge_webhook_deliveries() -> int:
+    """Forget finished webhook deliveries after 30 days."""
+    with job_context():
+        return webhooks.purge_deliveries(db.session, utcnow())

@@ -51,6 +51,7 @@ from connect.core.money import Money
 from connect.creators.models import Creator, CreatorStatus
 from connect.ledger.models import AccountKind
 from connect.ledger.services import JournalSpec, Leg, post_many, serialize_ledger
+from connect.webhooks.services import TASK_SUBMITTED, emit
 
 # --- errors ----------------------------------------------------------------------------------
 
@@ -609,7 +610,19 @@ def submit(
         target=assignment,
         data={"content_id": content_id, "submission": assignment.submission_count},
     )
-    # webhook: task.submitted
+    emit(
+        session,
+        task.brand_id,
+        TASK_SUBMITTED,
+        {
+            "task_id": task.id,
+            "submission_id": assignment.id,
+            "submission": assignment.submission_count,
+            "creator_id": creator.id,
+            "content_id": content_id,
+            "fee": {"amount": task.fee_minor, "currency": task.currency},
+        },
+    )
     return assignment
 
 

@@ -47,6 +47,7 @@ from connect.creators.models import Creator, CreatorStatus
 from connect.samples.services import fulfil_for_content
 from connect.tracking.models import Link, LinkStatus
 from connect.tracking.services import LinkError, campaign_open_to, create_link, set_link_status
+from connect.webhooks import events as webhook_events
 
 MAX_PRODUCTS = 20
 EDITABLE = frozenset({ContentStatus.DRAFT, ContentStatus.PUBLISHED})
@@ -410,6 +411,7 @@ def _advance(
     ):
         _move(content, ContentStatus.SUBMITTED)
         content.moderation_note = ""
+        webhook_events.content_submitted(session, content, campaign)
         record(session, actor_id=actor_id, action="content.submitted", target=content)
         return Outcome(ContentStatus.SUBMITTED)
     return Outcome(

@@ -63,6 +63,7 @@ from connect.ledger.models import AccountKind
 from connect.ledger.services import JournalSpec, Leg, post_many
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
+from connect.webhooks import events as webhook_events
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +394,7 @@ def _earn(
         return
     copy_insert(session, Commission, new_commissions)
     result.commissions += len(new_commissions)
+    webhook_events.conversions_attributed(session, orders, changes.attributed, new_commissions)
     post_many(
         session,
         [

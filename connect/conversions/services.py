@@ -40,6 +40,7 @@ from connect.core.security import keyed_hash
 from connect.ledger.models import AccountKind
 from connect.ledger.services import JournalSpec, Leg, post_many, serialize_ledger
 from connect.tracking.models import Click, Link
+from connect.webhooks import events as webhook_events
 
 
 class ConversionError(ValueError):
@@ -283,7 +284,7 @@ def reversal_target(amount_minor: int, refunded_qty: int, quantity: int) -> int:
 def apply_reversals(session: Session, pairs: Sequence[tuple[Commission, Any]]) -> int:
     """Bring each commission's reversal up to its line's refunded quantity (the line: an OrderLine
     or a row with id, quantity and refunded_quantity). Idempotent."""
-    specs = []
+    specs, reversed_ = [], []
     for commission, line in pairs:
         target = reversal_target(commission.amount_minor, line.refunded_quantity, line.quantity)
         delta = target - commission.reversed_minor
@@ -301,9 +302,11 @@ def apply_reversals(session: Session, pairs: Sequence[tuple[Commission, Any]]) -
             )
         )
         commission.reversed_minor = target
+        reversed_.append((commission, delta))
         if target == commission.amount_minor and commission.status != CommissionStatus.PAID:
             commission.status = next_status(commission.status, CommissionStatus.REVERSED)
     post_many(session, specs)
+    webhook_events.commissions_reversed(session, reversed_)
     return len(specs)
 
 
@@ -334,6 +337,7 @@ def approve_due(session: Session, now: datetime, limit: int = 5000) -> int:
                 )
             )
     post_many(session, specs)
+    webhook_events.commissions_approved(session, due)
     return len(due)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("default", "clicks", "attribution", "payouts", "periodic")
+QUEUES = ("default", "clicks", "attribution", "payouts", "periodic", "webhooks")
 _PENDING = "connect_pending_jobs"
 _CALLBACKS = "connect_after_commit"
 

@@ -52,6 +52,7 @@ from connect.creators.models import Creator, CreatorStatus
 from connect.notifications.services import notify_many
 from connect.samples.models import ADDRESS_FIELDS, SampleRequest, SampleStatus
 from connect.tiers.models import Tier
+from connect.webhooks.services import SAMPLE_REQUESTED, emit
 
 CONTENT_DAYS = timedelta(days=14)
 EXTENSION_DAYS = timedelta(days=7)
@@ -327,7 +328,19 @@ def request_sample(
         target=sample,
         data={"campaign_id": campaign.id, "product_id": product.id},
     )
-    # webhook: sample.requested
+    # The address is the creator's private data: the brand reads it in the portal.
+    emit(
+        session,
+        campaign.brand_id,
+        SAMPLE_REQUESTED,
+        {
+            "sample_request_id": sample.id,
+            "campaign_id": campaign.id,
+            "product_id": product.id,
+            "creator_id": creator.id,
+            "shipping_country": sample.shipping_country,
+        },
+    )
     return sample
 
 

@@ -1,0 +1,1 @@
+"""Brand webhooks: signed event deliveries to endpoints the brand subscribes."""
