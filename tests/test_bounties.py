@@ -754,3 +754,30 @@ def test_fee_totals_committed_and_approved(w: World) -> None:
     (totals,) = fee_totals(db.session, w.brand.id)
     assert (totals.committed_minor, totals.approved_minor) == (FEE, FEE)
     assert paid.status == AssignmentStatus.APPROVED
+
+
+def test_each_submission_raises_task_submitted_for_the_brand(w: World) -> None:
+    from connect.webhooks import services as webhooks
+    from connect.webhooks.models import WebhookEvent
+
+    webhooks.create_endpoint(
+        db.session,
+        w.campaign.brand_id,
+        url="https://127.0.0.1:9/tasks",
+        events=["task.submitted"],
+        actor_id=None,
+        allow_private=True,
+    )
+    task = w.task()
+    application = apply(db.session, task, w.alice, "", actor_id=1, today=TODAY)
+    decide_application(db.session, task, application.id, True, actor_id=w.owner_id, now=NOW)
+    submit(db.session, task, w.alice, w.alice_piece.id, actor_id=1, now=NOW)
+    reject_submission(db.session, task, application.id, "Too dark", actor_id=w.owner_id, now=NOW)
+    submit(db.session, task, w.alice, w.alice_second.id, actor_id=1, now=NOW)
+    db.session.commit()
+    events = db.session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    assert [(e.type, e.data["submission"], e.data["content_id"]) for e in events] == [
+        ("task.submitted", 1, w.alice_piece.id),
+        ("task.submitted", 2, w.alice_second.id),
+    ]
+    assert events[0].data["fee"] == {"amount": task.fee_minor, "currency": task.currency}

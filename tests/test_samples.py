@@ -4,6 +4,7 @@ Real PostgreSQL; time is controlled by passing `now` to the services and jobs.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -852,3 +853,44 @@ def test_racing_requests_cannot_both_take_the_last_place(app: Flask, world: dict
     assert sorted(outcomes) == ["ok", "refused", "refused", "refused"]
     with app.app_context():
         assert count_samples() == 5
+
+
+def test_a_request_raises_sample_requested_without_the_address(
+    app: Flask, world: dict[str, Any]
+) -> None:
+    from connect.webhooks import services as webhooks
+    from connect.webhooks.models import WebhookDelivery, WebhookEvent
+
+    with app.app_context():
+        webhooks.create_endpoint(
+            db.session,
+            world["x"],
+            url="https://127.0.0.1:9/x",
+            events=["sample.requested"],
+            actor_id=None,
+            allow_private=True,
+        )
+        webhooks.create_endpoint(
+            db.session,
+            world["y"],
+            url="https://127.0.0.1:9/y",
+            events=["sample.requested"],
+            actor_id=None,
+            allow_private=True,
+        )
+        sample = ask(world, 0)
+        db.session.commit()
+        (event,) = db.session.scalars(select(WebhookEvent)).all()
+        assert (event.brand_id, event.type) == (world["x"], "sample.requested")
+        assert event.data["sample_request_id"] == sample.id
+        assert event.data["creator_id"] == world["alice"]
+        payload = json.dumps(event.data)
+        for part in (
+            ADDRESS.address_line1,
+            ADDRESS.city,
+            ADDRESS.postal_code,
+            ADDRESS.recipient_name,
+        ):
+            assert part not in payload
+        # only brand X's endpoint gets a delivery
+        assert len(db.session.scalars(select(WebhookDelivery)).all()) == 1
