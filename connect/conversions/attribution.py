@@ -261,8 +261,9 @@ def _earn(
     result: BatchResult,
     changes: OrderChanges,
 ) -> None:
+    # The e-mail's keyed hash once per creator, not once per order (an HMAC each).
     creators = {
-        c.id: (c, email)
+        c.id: (c, email_hash(email))
         for c, email in session.execute(
             select(Creator, User.email)
             .join(User, User.id == Creator.user_id)
@@ -303,7 +304,7 @@ def _earn(
     new_commissions: list[dict[str, Any]] = []
     for order in orders:
         match = matches[order.id]
-        creator, creator_email = creators[match.creator_id]
+        creator, creator_email_hash = creators[match.creator_id]
         brand = brands[order.brand_id]
         to_creator = _stored_precision(
             fx.rate(order.ordered_at.date(), order.currency, creator.payout_currency)
@@ -327,7 +328,7 @@ def _earn(
                 changes.deferred[order.id] = now + FX_RETRY_AFTER
                 result.deferred += 1
                 continue
-        reason = _hold_reason(order, match, creator, creator_email, own_visitors)
+        reason = _hold_reason(order, match, creator, creator_email_hash, own_visitors)
         bonus = tiers.get(order.id, 0)
         rows = []
         for line in lines[order.id]:
@@ -446,7 +447,7 @@ def _hold_reason(
     order: Row,
     match: Match,
     creator: Creator,
-    creator_email: str,
+    creator_email_hash: str,
     own_visitors: set[tuple[int, str]],
 ) -> str:
     reasons = []
@@ -454,7 +455,7 @@ def _hold_reason(
         reasons.append("flagged click")
     if order.ordered_at - match.clicked_at < FAST_ORDER:
         reasons.append("ordered within seconds of the click")
-    if order.customer_email_hash and order.customer_email_hash == email_hash(creator_email):
+    if order.customer_email_hash and order.customer_email_hash == creator_email_hash:
         reasons.append("self-referral (buyer e-mail)")
     elif order.visitor_id and (creator.id, order.visitor_id) in own_visitors:
         reasons.append("self-referral (creator's own browser)")
