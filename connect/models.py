@@ -20,5 +20,6 @@ from connect.fx.models import FxRate
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
 from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
+from connect.promos.models import PromoCode, PromoSettings
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link

@@ -146,6 +146,7 @@ def record_order(
         customer_email_hash=email_hash(data.customer_email) if data.customer_email else "",
         click_id=data.click_id or "",
         visitor_id=data.visitor_id or "",
+        promo_code=data.promo_code or "",
         attribute_after=now,
         lines=[
             OrderLine(
