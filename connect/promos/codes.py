@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import secrets
 
+from flask_babel import gettext as _
+
 ALPHABET = "ACDEFGHJKMNPRTWXY34679"
 LOOK_ALIKES = "0OQ1IL2Z5S8BUV"
 MIN_LENGTH = 4
@@ -36,27 +38,30 @@ def check(raw: str) -> str:
     """The normal form of `raw` if it is a valid code; CodeError with the reason otherwise."""
     code = normalize(raw)
     if not code:
-        raise CodeError("Enter a code.")
+        raise CodeError(_("Enter a code."))
     confusing = sorted({c for c in code if c in LOOK_ALIKES}, key=LOOK_ALIKES.index)
     if confusing:
         raise CodeError(
-            "A code may not contain characters that look alike ("
-            + ", ".join(confusing)
-            + "). Use "
-            + ALPHABET
-            + "."
+            _(
+                "A code may not contain characters that look alike (%(chars)s). "
+                "Use only %(alphabet)s.",
+                chars=", ".join(confusing),
+                alphabet=ALPHABET,
+            )
         )
     other = sorted({c for c in code if c not in ALPHABET})
     if other:
         raise CodeError(
-            "A code may contain only the letters and digits "
-            + ALPHABET
-            + "; not "
-            + ", ".join(repr(c) for c in other[:5])
-            + "."
+            _(
+                "A code may contain only the letters and digits %(alphabet)s, not %(chars)s.",
+                alphabet=ALPHABET,
+                chars=", ".join(other[:5]),
+            )
         )
     if not MIN_LENGTH <= len(code) <= MAX_LENGTH:
-        raise CodeError(f"A code has {MIN_LENGTH} to {MAX_LENGTH} characters.")
+        raise CodeError(
+            _("A code has %(min)s to %(max)s characters.", min=MIN_LENGTH, max=MAX_LENGTH)
+        )
     return code
 
 
