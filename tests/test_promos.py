@@ -30,7 +30,7 @@ from connect.conversions.models import (
     OrderStatus,
 )
 from connect.conversions.schemas import OrderIn
-from connect.conversions.services import record_order
+from connect.conversions.services import order_json, record_order
 from connect.core.time import utcnow
 from connect.creators.models import Creator
 from connect.extensions import db
@@ -296,6 +296,8 @@ def test_a_code_attributes_an_order_without_any_click(shop):
     assert order.attributed_by == AttributionSource.PROMO_CODE
     assert (order.creator_id, order.campaign_id) == (shop["alice"].id, promo.campaign_id)
     assert order.link_id is None and order.attributed_click_id is None
+    answer = order_json(db.session, order)
+    assert (answer["attributed_by"], answer["promo_code"]) == ("promo_code", "KATHY")
     (c,) = db.session.scalars(select(Commission)).all()
     # The campaign's default rate (10 %) on 2 x 25.00, not the brand's 5 %; no fast-order hold.
     assert (c.creator_id, c.campaign_id, c.rate_bps, c.amount_minor, c.hold_reason) == (

@@ -392,6 +392,8 @@ def order_json(session: Session, order: Order) -> dict[str, Any]:
         "currency": order.currency,
         "total": sum(line.quantity * line.unit_price_minor for line in order.lines),
         "attributed": order.creator_id is not None,
+        "attributed_by": order.attributed_by.value if order.attributed_by else None,
+        "promo_code": order.promo_code or None,
         "lines": [
             {
                 "line_no": line.line_no,
