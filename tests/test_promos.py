@@ -16,6 +16,8 @@ from connect.brands.models import Brand, BrandMember, BrandRole, Product
 from connect.campaigns.models import (
     Campaign,
     CampaignMember,
+    CampaignProduct,
+    CampaignRate,
     CampaignStatus,
     MemberStatus,
     Visibility,
@@ -27,6 +29,7 @@ from connect.conversions.models import (
     AttributionSource,
     Commission,
     Order,
+    OrderLine,
     OrderStatus,
 )
 from connect.conversions.schemas import OrderIn
@@ -195,13 +198,13 @@ def issue(shop, code="KATHY", *, campaign=None, creator=None, **kw) -> PromoCode
     return promo
 
 
-def place(shop, ref, *, brand=None, at=None, **extra) -> Order:
+def place(shop, ref, *, brand=None, at=None, lines=None, **extra) -> Order:
     data = OrderIn.model_validate(
         {
             "order_id": ref,
             "ordered_at": (at or NOW - timedelta(minutes=5)).isoformat(),
             "currency": "EUR",
-            "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": 2500}],
+            "lines": lines or [{"sku": "SKU-1", "quantity": 2, "unit_price": 2500}],
             **extra,
         }
     )
@@ -413,6 +416,40 @@ def test_a_code_stops_earning_when_its_creator_leaves_the_campaign(shop):
     order = place(shop, "O-15", promo_code="KATHY")
     attribute()
     assert order.status == OrderStatus.UNATTRIBUTED
+
+
+def test_code_orders_earn_campaign_rates_only_on_covered_products(shop):
+    p2 = factories.product(shop["brand"], "SKU-2")
+    db.session.add(CampaignProduct(campaign_id=shop["campaign"].id, product_id=shop["p1"].id))
+    db.session.add(
+        CampaignRate(campaign_id=shop["campaign"].id, product_id=shop["p1"].id, rate_bps=2000)
+    )
+    db.session.commit()
+    issue(shop, "KATHY")
+    order = place(
+        shop,
+        "O-cov",
+        promo_code="KATHY",
+        lines=[
+            {"sku": "SKU-1", "quantity": 1, "unit_price": 10000},
+            {"sku": "SKU-2", "quantity": 1, "unit_price": 10000},
+        ],
+    )
+    attribute()
+    assert order.attributed_by == AttributionSource.PROMO_CODE
+    rates = {
+        line_product: (c.rate_bps, c.campaign_id, c.amount_minor)
+        for c, line_product in db.session.execute(
+            select(Commission, OrderLine.product_id).join(
+                OrderLine, OrderLine.id == Commission.order_line_id
+            )
+        )
+    }
+    assert rates == {
+        shop["p1"].id: (2000, shop["campaign"].id, 2000),  # the campaign's product rate
+        p2.id: (500, None, 500),  # not covered: the brand's default rate
+    }
+    assert ledger_sum() == 0
 
 
 def test_code_orders_outside_a_running_campaign_earn_the_brand_rate(shop):

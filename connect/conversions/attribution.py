@@ -26,8 +26,8 @@ hash or a visitor id seen on the creator's own browser), or the creator is not a
 
 Per line, in basis points: while the link's campaign runs (active, and clicked -- for a code:
 ordered -- between its start and end dates), a line the campaign covers earns the campaign's
-product rate,
-else its category rate, else its default rate; any other line earns the brand's default rate.
+product rate, else its category rate, else its default rate; any other line earns the brand's
+default rate.
 The creator's tier bonus is added (unless the campaign turns it off). The amount is converted to
 the creator's payout currency at the stored FX rate of the order date, rounded once, half-up.
 A campaign budget caps what its lines accrue; the part above the cap is recorded, never paid.
