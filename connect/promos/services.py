@@ -165,7 +165,7 @@ def issue_code(
         campaign_id=campaign.id,
         creator_id=creator_id,
         code=text,
-        origin=origin if code else CodeOrigin.GENERATED,
+        origin=origin if code and code.strip() else CodeOrigin.GENERATED,
         discount_bps=discount_bps,
         valid_from=valid_from,
         valid_until=valid_until,
