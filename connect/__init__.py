@@ -112,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.ledger.routes import bp as statements_bp
     from connect.payouts.method_routes import bp as payout_methods_bp
     from connect.payouts.routes import bp as payouts_bp
+    from connect.promos.routes import bp as promos_bp
     from connect.samples.routes import bp as samples_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
@@ -120,6 +121,7 @@ def register_blueprints(app: Flask) -> None:
     blueprints = (
         payouts_bp,
         payout_methods_bp,
+        promos_bp,
         accounts_bp,
         language_bp,
         admin_bp,

@@ -22,6 +22,7 @@ from connect.ledger.export_models import LedgerExport
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
 from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
+from connect.promos.models import PromoCode, PromoSettings
 from connect.samples.models import SampleRequest
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link

@@ -472,6 +472,44 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/brand/{x}/webhooks/deliveries/1/replay",
         dict.fromkeys(ACTORS, 405),
     ),
+    "/brand/<brand_slug>/promo-codes": (
+        "/brand/{x}/promo-codes",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/promo-codes/campaigns/<int:campaign_id>": (
+        "/brand/{x}/promo-codes/campaigns/{campaign}",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/promo-codes/campaigns/<int:campaign_id>/issue": (
+        "/brand/{x}/promo-codes/campaigns/{campaign}/issue",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/promo-codes/campaigns/<int:campaign_id>/settings": (
+        "/brand/{x}/promo-codes/campaigns/{campaign}/settings",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    # no code exists in this world (tests/test_promos.py reads real ones across tenants)
+    "/brand/<brand_slug>/promo-codes/<int:code_id>": (
+        "/brand/{x}/promo-codes/1",
+        only({"brand_x": 404, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/promo-codes/<int:code_id>/edit": (
+        "/brand/{x}/promo-codes/1/edit",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/promo-codes/<int:code_id>/disable": (
+        "/brand/{x}/promo-codes/1/disable",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/brand/<brand_slug>/promo-codes/<int:code_id>/enable": (
+        "/brand/{x}/promo-codes/1/enable",
+        dict.fromkeys(ACTORS, 405),
+    ),
+    "/creator/promo-codes": ("/creator/promo-codes", only({"creator_a": 200, "creator_b": 200})),
+    "/creator/promo-codes/campaigns/<int:campaign_id>": (
+        "/creator/promo-codes/campaigns/{campaign}",
+        dict.fromkeys(ACTORS, 405),
+    ),
 }
 
 

@@ -151,6 +151,8 @@ def erase_sample_addresses() -> int:
     """Erase shipping addresses no longer needed (declined, cancelled, delivered 30+ days ago)."""
     with job_context():
         return sample_tasks.erase(db.session, utcnow())
+
+
 def deliver_webhooks() -> dict[str, int]:
     """Send due webhook deliveries (several workers may run it at once: SKIP LOCKED)."""
     with job_context():

@@ -3,22 +3,31 @@
 Set-based on purpose: a batch of orders costs a fixed number of statements (find clicks, load
 rates, insert commissions, post journals, update orders), never a query per order.
 
-Rules, in order:
-1. Direct click match: the order's click id, if it is a click on one of this brand's links and
-   earlier than the order. A click id we have not stored yet (it may still be in the click buffer)
-   defers the order for a minute, for up to CLICK_GRACE.
-2. Otherwise the last non-bot click by the same visitor on this brand's links, inside the link's
-   campaign attribution window (30 days without a campaign).
-3. No qualifying click: the order is kept as unattributed and earns nothing.
+Rules, in order (`orders.attributed_by` records which one won):
+0. Disabled promo code: an order carrying a code of this brand that is disabled when the order is
+   attributed earns nothing, whatever else it carries (a leaked code must not earn through a
+   click either). It is kept as unattributed with the reason in `attribution_note`.
+1. Direct click match (`click`): the order's click id, if it is a click on one of this brand's
+   links and earlier than the order. A click id we have not stored yet (it may still be in the
+   click buffer) defers the order for a minute, for up to CLICK_GRACE.
+2. Promo code (`promo_code`): a code of this brand, enabled, valid on the order day, whose
+   creator is still an accepted member of its campaign. No click needed; the code's creator and
+   campaign earn as a link of that campaign would (no linked product: coverage is the
+   campaign's product list). A code of another brand, unknown, expired or not yet valid is
+   ignored and the next rule decides.
+3. Otherwise (`visitor`) the last non-bot click by the same visitor on this brand's links, inside
+   the link's campaign attribution window (30 days without a campaign).
+4. Nothing qualifies: the order is kept as unattributed and earns nothing.
 Clicks on links of rejected content never qualify (moderation switched those links off).
 
 A commission is held for review (credited to creator_held, not the balance) when the click is
 flagged as a bot, the click-to-order time is under FAST_ORDER, the buyer is the creator (e-mail
 hash or a visitor id seen on the creator's own browser), or the creator is not approved.
 
-Per line, in basis points: while the link's campaign runs (active, and clicked between its
-start and end dates), a line the campaign covers earns the campaign's product rate,
-else its category rate, else its default rate; any other line earns the brand's default rate.
+Per line, in basis points: while the link's campaign runs (active, and clicked -- for a code:
+ordered -- between its start and end dates), a line the campaign covers earns the campaign's
+product rate, else its category rate, else its default rate; any other line earns the brand's
+default rate.
 The creator's tier bonus is added (unless the campaign turns it off). The amount is converted to
 the creator's payout currency at the stored FX rate of the order date, rounded once, half-up.
 A campaign budget caps what its lines accrue; the part above the cap is recorded, never paid.
@@ -47,6 +56,7 @@ from connect.campaigns.models import (
 )
 from connect.content.models import Content, ContentStatus
 from connect.conversions.models import (
+    AttributionSource,
     Commission,
     CommissionStatus,
     Order,
@@ -61,6 +71,8 @@ from connect.creators.models import Creator, CreatorStatus, CreatorVisitor
 from connect.fx.services import load_fx_table
 from connect.ledger.models import AccountKind
 from connect.ledger.services import JournalSpec, Leg, post_many
+from connect.promos.services import CodeRow
+from connect.promos.services import lookup as promo_lookup
 from connect.tiers.models import Tier, TierHistory
 from connect.tracking.models import Click, Link
 from connect.webhooks import events as webhook_events
@@ -86,13 +98,15 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class Match:
-    click_id: str
+    click_id: str | None
+    #: For a promo code: the order time (the campaign's dates are checked against it).
     clicked_at: datetime
     is_bot: bool
-    link_id: int
+    link_id: int | None
     creator_id: int
     campaign_id: int | None
-    product_id: int
+    product_id: int | None
+    source: AttributionSource = AttributionSource.CLICK
 
 
 @dataclass
@@ -109,6 +123,7 @@ class OrderChanges:
 
     deferred: dict[int, datetime] = field(default_factory=dict)  # order id -> attribute_after
     unattributed: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)  # order id -> attribution note
     attributed: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, session: Session) -> None:
@@ -119,6 +134,14 @@ class OrderChanges:
             session,
             Order,
             [{"id": i, "status": OrderStatus.UNATTRIBUTED} for i in self.unattributed],
+        )
+        bulk_update(
+            session,
+            Order,
+            [
+                {"id": i, "status": OrderStatus.UNATTRIBUTED, "attribution_note": note}
+                for i, note in self.refused.items()
+            ],
         )
         bulk_update(session, Order, self.attributed)
 
@@ -137,18 +160,32 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
     result = BatchResult(orders=len(orders))
     if not orders:
         return result
-    matches, known_clicks = _direct_matches(session, orders)
+    codes = promo_lookup(session, {(o.brand_id, o.promo_code) for o in orders if o.promo_code})
+    disabled = {
+        o.id: code.code
+        for o in orders
+        if (code := codes.get((o.brand_id, o.promo_code))) is not None and code.disabled
+    }
+    live = [o for o in orders if o.id not in disabled]
+    matches, known_clicks = _direct_matches(session, live)
     waiting = {
         o.id
-        for o in orders
+        for o in live
         if o.click_id and o.click_id not in known_clicks and now - o.created_at < CLICK_GRACE
     }
-    fallback = [o for o in orders if o.id not in matches and o.id not in waiting and o.visitor_id]
+    pending = [o for o in live if o.id not in matches and o.id not in waiting]
+    matches.update(_code_matches(pending, codes))
+    fallback = [o for o in pending if o.id not in matches and o.visitor_id]
     matches.update(_visitor_matches(session, fallback))
 
     changes = OrderChanges()
     for order in orders:
-        if order.id in waiting:
+        if order.id in disabled:
+            changes.refused[order.id] = (
+                f"promo code {disabled[order.id]} is disabled: no commission"
+            )
+            result.unattributed += 1
+        elif order.id in waiting:
             changes.deferred[order.id] = now + RETRY_AFTER
             result.deferred += 1
         elif order.id not in matches:
@@ -201,6 +238,25 @@ def _direct_matches(session: Session, orders: Sequence[Row]) -> tuple[dict[int, 
     return found, known
 
 
+def _code_matches(orders: Sequence[Row], codes: dict[tuple[int, str], CodeRow]) -> dict[int, Match]:
+    """Orders whose promo code qualifies (codes were read for the whole batch at once)."""
+    found = {}
+    for order in orders:
+        code = codes.get((order.brand_id, order.promo_code)) if order.promo_code else None
+        if code is not None and code.usable_on(order.ordered_at.date()):
+            found[order.id] = Match(
+                click_id=None,
+                clicked_at=order.ordered_at,
+                is_bot=False,
+                link_id=None,
+                creator_id=code.creator_id,
+                campaign_id=code.campaign_id,
+                product_id=None,
+                source=AttributionSource.PROMO_CODE,
+            )
+    return found
+
+
 def _visitor_matches(session: Session, orders: Sequence[Row]) -> dict[int, Match]:
     if not orders:
         return {}
@@ -248,6 +304,7 @@ def _visitor_matches(session: Session, orders: Sequence[Row]) -> dict[int, Match
             r.creator_id,
             r.campaign_id,
             r.product_id,
+            AttributionSource.VISITOR,
         )
         for r in rows
     }
@@ -334,7 +391,7 @@ def _earn(
         for line in lines[order.id]:
             base = line.quantity * line.unit_price_minor
             covered = campaign is not None and (
-                line.product_id == match.product_id
+                (match.product_id is not None and line.product_id == match.product_id)
                 or not campaign.covered
                 or line.product_id in campaign.covered
             )
@@ -386,6 +443,7 @@ def _earn(
                 "link_id": match.link_id,
                 "creator_id": creator.id,
                 "campaign_id": match.campaign_id,
+                "attributed_by": match.source,
             }
         )
         result.attributed += 1
@@ -453,7 +511,10 @@ def _hold_reason(
     reasons = []
     if match.is_bot:
         reasons.append("flagged click")
-    if order.ordered_at - match.clicked_at < FAST_ORDER:
+    if (
+        match.source != AttributionSource.PROMO_CODE
+        and order.ordered_at - match.clicked_at < FAST_ORDER
+    ):
         reasons.append("ordered within seconds of the click")
     if order.customer_email_hash and order.customer_email_hash == creator_email_hash:
         reasons.append("self-referral (buyer e-mail)")

@@ -14,7 +14,7 @@ CSV formats (UTF-8, comma or semicolon separated, first line the header, column 
 
 orders, one row per order line:
     order_id, ordered_at, currency, sku, quantity, unit_price     required
-    customer_country, customer_email, click_id, visitor_id, category    optional
+    customer_country, customer_email, click_id, visitor_id, promo_code, category    optional
     Rows with the same order_id form one order; they must agree on the order-level columns.
     unit_price is in minor units (cents): 4999 for 49.99.
 
@@ -71,6 +71,7 @@ ORDER_COLUMNS = (
     "customer_email",
     "click_id",
     "visitor_id",
+    "promo_code",
     "sku",
     "quantity",
     "unit_price",
@@ -85,6 +86,7 @@ ORDER_LEVEL = (
     "customer_email",
     "click_id",
     "visitor_id",
+    "promo_code",
 )
 REFUND_COLUMNS = ("order_id", "idempotency_key", "refunded_at", "line_no", "sku", "quantity")
 REFUND_REQUIRED = ("order_id", "idempotency_key", "refunded_at")
@@ -242,6 +244,8 @@ def _friendly(loc: tuple[Any, ...], error: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         if name in {"click_id", "visitor_id"}:
             return "must be 32 lower-case hexadecimal characters"
+        if name == "promo_code":
+            return "may contain only letters, digits, spaces, - and _ (at most 40 characters)"
         return "may contain only letters, digits and . _ : - (at most 100 characters)"
     return message.removeprefix("Value error, ")
 

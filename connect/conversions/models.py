@@ -21,12 +21,22 @@ class OrderStatus(enum.StrEnum):
     UNATTRIBUTED = "unattributed"  # no qualifying click: no commission, kept for reporting
 
 
+class AttributionSource(enum.StrEnum):
+    """What attributed an order; the precedence is in `connect.conversions.attribution`."""
+
+    CLICK = "click"  # the order's own click id
+    PROMO_CODE = "promo_code"  # a promo code of the brand, no click needed
+    VISITOR = "visitor"  # the visitor's last human click inside the window
+
+
 class Order(IdMixin, TimestampsMixin, db.Model):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("brand_id", "external_id"),
         CheckConstraint("length(currency) = 3", name="currency_iso"),
         Index("ix_orders_status_time", "status", "ordered_at"),
+        # Per-code usage and the attribution lookup.
+        Index("ix_orders_brand_promo_code", "brand_id", "promo_code"),
     )
 
     brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
@@ -41,6 +51,7 @@ class Order(IdMixin, TimestampsMixin, db.Model):
     customer_email_hash: Mapped[str] = column(String(64), default="")
     click_id: Mapped[str] = column(String(32), default="")
     visitor_id: Mapped[str] = column(String(32), default="")
+    #: As reported, normalised (upper case, no spaces or hyphens); "" when none.
     promo_code: Mapped[str] = column(String(40), default="")
     status: Mapped[OrderStatus] = column(enum_type(OrderStatus), default=OrderStatus.RECEIVED)
     #: The attribution job skips the order until then (its click may still be in the buffer).
@@ -50,6 +61,12 @@ class Order(IdMixin, TimestampsMixin, db.Model):
     link_id: Mapped[int | None] = column(ForeignKey("links.id"), nullable=True)
     creator_id: Mapped[int | None] = column(ForeignKey("creators.id"), nullable=True, index=True)
     campaign_id: Mapped[int | None] = column(ForeignKey("campaigns.id"), nullable=True, index=True)
+    #: Which rule attributed the order (NULL while not attributed).
+    attributed_by: Mapped[AttributionSource | None] = column(
+        enum_type(AttributionSource), nullable=True
+    )
+    #: Why an order earns nothing when the reason is not simply "no click" (a disabled code).
+    attribution_note: Mapped[str] = column(String(200), default="", server_default="")
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.line_no"

@@ -50,6 +50,12 @@ def _schemas() -> dict[str, Any]:
             "currency": {"type": "string"},
             "total": {"type": "integer"},
             "attributed": {"type": "boolean"},
+            "attributed_by": {
+                "type": ["string", "null"],
+                "enum": ["click", "promo_code", "visitor", None],
+                "description": "Which rule attributed the order (see OrderIn.promo_code).",
+            },
+            "promo_code": {"type": ["string", "null"], "description": "As stored: normalised."},
             "lines": {
                 "type": "array",
                 "items": {

@@ -22,6 +22,7 @@ from pydantic import (
 from connect.core.geo import is_country
 from connect.core.money import is_currency
 from connect.core.time import utcnow
+from connect.promos.codes import normalize as normalize_code
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_ORDER_AGE = timedelta(days=400)
@@ -29,6 +30,7 @@ MAX_LINE_TOTAL = 10**11  # minor units: a billion of a 2-decimal currency per li
 MAX_ORDER_TOTAL = 10**12
 REF_PATTERN = r"^[A-Za-z0-9._:\-]{1,100}$"
 HEX32 = r"^[0-9a-f]{32}$"
+PROMO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,39}$"
 
 
 class _Strict(BaseModel):
@@ -60,6 +62,19 @@ class OrderIn(_Strict):
     )
     click_id: str | None = Field(default=None, pattern=HEX32)
     visitor_id: str | None = Field(default=None, pattern=HEX32)
+    promo_code: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=PROMO_PATTERN,
+        description=(
+            "The creator promo code the buyer used, if any. Compared case-insensitively, spaces "
+            "and hyphens ignored. Precedence: a disabled code of this brand means no commission "
+            "at all; otherwise a valid click_id (a click on this brand's links before the order) "
+            "wins; else an enabled code of this brand, valid on the order day, attributes the "
+            "order to its creator without any click; else the visitor's last click in the "
+            "window."
+        ),
+    )
     lines: list[LineIn] = Field(min_length=1, max_length=500)
 
     @field_validator("ordered_at")
@@ -67,6 +82,14 @@ class OrderIn(_Strict):
     def _ordered_utc(cls, value: datetime) -> datetime:
         # The same instant written with another offset is the same order (fingerprint).
         return value.astimezone(UTC)
+
+    @field_validator("promo_code")
+    @classmethod
+    def _promo_code(cls, value: str | None) -> str | None:
+        # Stored and fingerprinted in its normal form: `summer-10` and `SUMMER10` are one code.
+        if value is None:
+            return None
+        return normalize_code(value) or None
 
     @field_validator("currency")
     @classmethod

@@ -148,6 +148,7 @@ def record_order(
         customer_email_hash=email_hash(data.customer_email) if data.customer_email else "",
         click_id=data.click_id or "",
         visitor_id=data.visitor_id or "",
+        promo_code=data.promo_code or "",
         attribute_after=now,
         lines=[
             OrderLine(
@@ -397,6 +398,8 @@ def order_json(session: Session, order: Order) -> dict[str, Any]:
         "currency": order.currency,
         "total": sum(line.quantity * line.unit_price_minor for line in order.lines),
         "attributed": order.creator_id is not None,
+        "attributed_by": order.attributed_by.value if order.attributed_by else None,
+        "promo_code": order.promo_code or None,
         "lines": [
             {
                 "line_no": line.line_no,
