@@ -35,8 +35,10 @@ def signed_post(
     signing_key: str | None = None,
 ) -> Any:
     data = raw if raw is not None else json.dumps(body).encode()
-    # A fresh timestamp per call (within the tolerance): repeats are retries, not replays.
-    ts = int(time.time()) - next(_offsets) % 200 if ts is None else ts
+    # A fresh timestamp per call (within the 300 s tolerance): repeats are retries, not replays.
+    # Rising with the call count, so two calls a second apart never share a timestamp (the old
+    # `now - count % 200` gave call n+1 at second t+1 the timestamp of call n at second t).
+    ts = int(time.time()) - 280 + next(_offsets) % 560 if ts is None else ts
     signature = sign(key_digest(signing_key or key), ts, data)
     return client.post(
         path,
