@@ -10,12 +10,16 @@ from sqlalchemy import select
 
 from connect.accounts.models import User
 from connect.brands import catalog_import
+from connect.brands.models import ProductImport
 from connect.conversions import imports as conversion_imports
 from connect.conversions import tasks as conversions
+from connect.conversions.import_models import ImportJob
 from connect.core.jobs import redis_connection
+from connect.core.progress import mark_failed
 from connect.core.time import utcnow
 from connect.extensions import db
 from connect.ledger import exports as ledger_exports
+from connect.ledger.export_models import LedgerExport
 from connect.payouts import services as payouts
 from connect.payouts import tasks as payout_tasks
 from connect.payouts.models import BatchStatus, PayoutBatch
@@ -104,7 +108,7 @@ def import_orders(import_id: int) -> dict[str, Any]:
             return conversion_imports.run_import(db.session, import_id, utcnow())
         except Exception:
             db.session.rollback()
-            conversion_imports.mark_failed(db.session, import_id, conversion_imports.INTERNAL_ERROR)
+            mark_failed(db.session, ImportJob, import_id, conversion_imports.INTERNAL_ERROR)
             db.session.commit()
             raise
 
@@ -116,7 +120,7 @@ def import_products(import_id: int) -> dict[str, Any]:
             return catalog_import.run_import(db.session, import_id)
         except Exception:
             db.session.rollback()
-            catalog_import.mark_failed(db.session, import_id, catalog_import.INTERNAL_ERROR)
+            mark_failed(db.session, ProductImport, import_id, catalog_import.INTERNAL_ERROR)
             db.session.commit()
             raise
 
@@ -128,7 +132,7 @@ def export_ledger(export_id: int) -> dict[str, Any]:
             return ledger_exports.run_export(db.session, export_id)
         except Exception:
             db.session.rollback()
-            ledger_exports.mark_failed(db.session, export_id, ledger_exports.INTERNAL_ERROR)
+            mark_failed(db.session, LedgerExport, export_id, ledger_exports.INTERNAL_ERROR)
             db.session.commit()
             raise
 

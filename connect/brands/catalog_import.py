@@ -60,7 +60,7 @@ from connect.brands.services import (
     verified_domains,
 )
 from connect.core.jobs import enqueue_after_commit
-from connect.core.progress import Progress, State
+from connect.core.progress import Progress, row_progress
 from connect.core.spreadsheets import UnreadableFile, csv_rows, upload_name
 from connect.core.spreadsheets import safe_cell as _cell
 from connect.core.storage import Storage, storage
@@ -420,16 +420,6 @@ def _fail(session: Session, job: ProductImport, message: str) -> dict[str, Any]:
     return summary(job)
 
 
-def mark_failed(session: Session, import_id: int, message: str) -> None:
-    """Mark an import failed after an unexpected error (flushes; the caller commits)."""
-    job = session.get(ProductImport, import_id)
-    if job is not None and job.status != ProductImportStatus.DONE:
-        job.status = ProductImportStatus.FAILED
-        job.error = message
-        job.finished_at = utcnow()
-        session.flush()
-
-
 def summary(job: ProductImport) -> dict[str, Any]:
     return {
         "import_id": job.id,
@@ -443,23 +433,9 @@ def summary(job: ProductImport) -> dict[str, Any]:
     }
 
 
-_STATE = {
-    ProductImportStatus.QUEUED: State.QUEUED,
-    ProductImportStatus.RUNNING: State.RUNNING,
-    ProductImportStatus.DONE: State.DONE,
-    ProductImportStatus.FAILED: State.FAILED,
-}
-
-
 def progress_of(job: ProductImport, result_url: str = "") -> Progress:
     """The import's progress bar: rows of committed chunks, out of the file's rows."""
-    return Progress(
-        _STATE[job.status],
-        done=job.processed_rows,
-        total=job.total_rows,
-        message=job.error if job.status == ProductImportStatus.FAILED else "",
-        result_url=result_url if job.status == ProductImportStatus.DONE else "",
-    )
+    return row_progress(job, result_url)
 
 
 def _write_chunk(

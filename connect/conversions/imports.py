@@ -46,7 +46,7 @@ from connect.conversions.import_models import ImportJob, ImportKind, ImportStatu
 from connect.conversions.schemas import OrderIn, RefundIn
 from connect.conversions.services import ConversionError, record_order, record_refund
 from connect.core.jobs import enqueue_after_commit
-from connect.core.progress import Progress, State
+from connect.core.progress import Progress, row_progress
 from connect.core.spreadsheets import UnreadableFile, csv_rows, upload_name
 from connect.core.spreadsheets import safe_cell as _cell
 from connect.core.storage import Storage, storage
@@ -538,33 +538,9 @@ def _fail(session: Session, job: ImportJob, message: str) -> dict[str, Any]:
     return summary(job)
 
 
-def mark_failed(session: Session, import_id: int, message: str) -> None:
-    """Mark an import failed after an unexpected error (flushes; the caller commits)."""
-    job = session.get(ImportJob, import_id)
-    if job is not None and job.status != ImportStatus.DONE:
-        job.status = ImportStatus.FAILED
-        job.error = message
-        job.finished_at = utcnow()
-        session.flush()
-
-
-_STATE = {
-    ImportStatus.QUEUED: State.QUEUED,
-    ImportStatus.RUNNING: State.RUNNING,
-    ImportStatus.DONE: State.DONE,
-    ImportStatus.FAILED: State.FAILED,
-}
-
-
 def progress_of(job: ImportJob, result_url: str = "") -> Progress:
     """The import's progress bar: rows handled by the current run, out of the file's rows."""
-    return Progress(
-        _STATE[job.status],
-        done=job.processed_rows,
-        total=job.total_rows,
-        message=job.error if job.status == ImportStatus.FAILED else "",
-        result_url=result_url if job.status == ImportStatus.DONE else "",
-    )
+    return row_progress(job, result_url)
 
 
 def summary(job: ImportJob) -> dict[str, Any]:

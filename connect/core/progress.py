@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, jsonify
+from sqlalchemy.orm import Session
+
+from connect.core.time import utcnow
 
 
 class State(enum.StrEnum):
@@ -64,6 +67,30 @@ class Progress:
             "message": self.message,
             "result_url": self.result_url,
         }
+
+
+def row_progress(row: Any, result_url: str = "") -> Progress:
+    """The snapshot of a job row with the shared shape: `status` (an enum whose values are the
+    State values), `processed_rows`, `total_rows` and `error`."""
+    state = State(row.status.value)
+    return Progress(
+        state,
+        done=row.processed_rows,
+        total=row.total_rows,
+        message=row.error if state == State.FAILED else "",
+        result_url=result_url if state == State.DONE else "",
+    )
+
+
+def mark_failed(session: Session, model: Any, row_id: int, message: str) -> None:
+    """Mark a job row failed after an unexpected error, unless it finished (flushes; the caller
+    commits). `message` is shown to the user: never an exception's text."""
+    row = session.get(model, row_id)
+    if row is not None and row.status.value != State.DONE:
+        row.status = type(row.status)(State.FAILED.value)
+        row.error = message
+        row.finished_at = utcnow()
+        session.flush()
 
 
 def progress_json(progress: Progress) -> Response:

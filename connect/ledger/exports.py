@@ -19,7 +19,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from connect.core.jobs import enqueue_after_commit
-from connect.core.progress import Progress, Reporter, State
+from connect.core.progress import Progress, Reporter, row_progress
 from connect.core.storage import Storage, storage
 from connect.core.time import utcnow
 from connect.ledger.export_models import ExportStatus, LedgerExport
@@ -123,16 +123,6 @@ def run_export(
     return summary(export)
 
 
-def mark_failed(session: Session, export_id: int, message: str) -> None:
-    """Mark an export failed after an unexpected error (flushes; the caller commits)."""
-    export = session.get(LedgerExport, export_id)
-    if export is not None and export.status != ExportStatus.DONE:
-        export.status = ExportStatus.FAILED
-        export.error = message
-        export.finished_at = utcnow()
-        session.flush()
-
-
 def summary(export: LedgerExport) -> dict[str, Any]:
     return {
         "export_id": export.id,
@@ -142,20 +132,6 @@ def summary(export: LedgerExport) -> dict[str, Any]:
     }
 
 
-_STATE = {
-    ExportStatus.QUEUED: State.QUEUED,
-    ExportStatus.RUNNING: State.RUNNING,
-    ExportStatus.DONE: State.DONE,
-    ExportStatus.FAILED: State.FAILED,
-}
-
-
 def progress_of(export: LedgerExport, result_url: str = "") -> Progress:
     """Entries written so far, out of the period's entries; the download once stored."""
-    return Progress(
-        _STATE[export.status],
-        done=export.processed_rows,
-        total=export.total_rows,
-        message=export.error if export.status == ExportStatus.FAILED else "",
-        result_url=result_url if export.status == ExportStatus.DONE else "",
-    )
+    return row_progress(export, result_url)
