@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from connect.accounts.models import User
@@ -152,7 +152,12 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
     # Plain rows, not ORM objects: the batch only reads them, and writes back in bulk.
     orders = session.execute(
         select(Order.__table__)
-        .where(Order.status == OrderStatus.RECEIVED, Order.attribute_after <= now)
+        # The status inline, not bound: only then may a prepared (generic) plan use the partial
+        # index ix_orders_received.
+        .where(
+            Order.status == bindparam("received", OrderStatus.RECEIVED, literal_execute=True),
+            Order.attribute_after <= now,
+        )
         .order_by(Order.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

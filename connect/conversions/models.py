@@ -6,7 +6,15 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
@@ -37,6 +45,14 @@ class Order(IdMixin, TimestampsMixin, db.Model):
         Index("ix_orders_status_time", "status", "ordered_at"),
         # Per-code usage and the attribution lookup.
         Index("ix_orders_brand_promo_code", "brand_id", "promo_code"),
+        # The attribution batch reads received orders in id order: a small index of the backlog
+        # instead of walking every processed order in the primary key.
+        Index(
+            "ix_orders_received",
+            "id",
+            postgresql_where=text("status = 'received'"),
+            sqlite_where=text("status = 'received'"),
+        ),
     )
 
     brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
