@@ -326,6 +326,24 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         dict.fromkeys(ACTORS, 405),
     ),
     "/admin/holds/<int:commission_id>": ("/admin/holds/1", dict.fromkeys(ACTORS, 405)),
+    "/creator/dashboard": ("/creator/dashboard", only({"creator_a": 200, "creator_b": 200})),
+    "/brand/<brand_slug>/dashboard": (
+        "/brand/{x}/dashboard",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/dashboard.csv": (
+        "/brand/{x}/dashboard.csv",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/dashboard/campaigns/<int:campaign_id>": (
+        "/brand/{x}/dashboard/campaigns/{campaign}",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/dashboard/campaigns/<int:campaign_id>/<table>.csv": (
+        "/brand/{x}/dashboard/campaigns/{campaign}/creator.csv",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/finance/dashboard": ("/finance/dashboard", only({"finance": 200, "admin": 200})),
 }
 
 

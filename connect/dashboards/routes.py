@@ -12,7 +12,7 @@ from typing import Any
 
 from babel.dates import format_skeleton
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
-from flask_babel import format_decimal, get_locale
+from flask_babel import format_decimal, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -57,7 +57,7 @@ def _presets(endpoint: str, **values: Any) -> list[tuple[str, str]]:
     out = []
     for days in (7, 30, 90):
         r = svc.default_range(today, days)
-        label = _("Last %(num)s days", num=days)
+        label = ngettext("Last %(num)s day", "Last %(num)s days", days)
         out.append((label, url_for(endpoint, **values, **_range_args(r))))
     return out
 
@@ -125,7 +125,11 @@ def _day_charts(rows: list[tuple[date, svc.Figures]]) -> dict[str, Any]:
         out["earned"].append(
             charts.bar_chart(
                 labels,
-                [charts.Series(_("Commission"), [f.earned.get(currency, 0) for _d, f in rows])],
+                [
+                    charts.Series(
+                        _("Commission earned"), [f.earned.get(currency, 0) for _d, f in rows]
+                    )
+                ],
                 title=_("Commission by day (%(currency)s)", currency=currency),
                 desc=_("Commission earned on each day's orders; the table below has the figures."),
                 fmt=lambda v, c=currency: money_minor(v, c),
