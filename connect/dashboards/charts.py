@@ -16,8 +16,8 @@ from markupsafe import Markup, escape
 
 WIDTH = 480
 HEIGHT = 200
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 26
-FONT = 11
+LEFT, RIGHT, TOP, BOTTOM = 36, 8, 12, 26
+FONT = 12
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ def bar_chart(
     in the axis. `fmt` formats the axis values (numbers or money, for the reader's locale).
     """
     title_id, desc_id = _ids()
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = _nice_max(max((v for s in series for v in s.values), default=0))
+    ticks = [(fraction, fmt(int(top * fraction))) for fraction in (0, 0.5, 1)]
+    # The value axis is as wide as its longest label (money labels are long), within reason.
+    left = min(WIDTH // 3, max(LEFT, int(max(len(t) for _f, t in ticks) * FONT * 0.62) + 8))
+    plot_w, plot_h = WIDTH - left - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(labels))
     bar_w = max(0.5, slot * 0.8 / max(1, len(series)))
     parts = [
@@ -68,17 +71,17 @@ def bar_chart(
         f'<title id="{title_id}">{escape(title)}</title>',
         f'<desc id="{desc_id}">{escape(desc)}</desc>',
     ]
-    for fraction in (0, 0.5, 1):
+    for fraction, tick in ticks:
         y = TOP + plot_h * (1 - fraction)
         parts.append(
-            f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>'
+            f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>'
         )
         parts.append(
-            f'<text class="axis" x="{LEFT - 4}" y="{y + FONT / 3:.1f}" text-anchor="end" '
-            f'font-size="{FONT}">{escape(fmt(int(top * fraction)))}</text>'
+            f'<text class="axis" x="{left - 4}" y="{y + FONT / 3:.1f}" text-anchor="end" '
+            f'font-size="{FONT}">{escape(tick)}</text>'
         )
     for i, label in enumerate(labels):
-        x0 = LEFT + i * slot + slot * 0.1
+        x0 = left + i * slot + slot * 0.1
         for n, s in enumerate(series):
             value = s.values[i] if i < len(s.values) else 0
             h = plot_h * value / top
@@ -90,13 +93,13 @@ def bar_chart(
     # Label about six ticks whatever the range: a year of days would be unreadable otherwise.
     every = max(1, round(len(labels) / 6))
     for i in range(0, len(labels), every):
-        x = LEFT + i * slot + slot / 2
+        x = left + i * slot + slot / 2
         parts.append(
             f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" '
             f'font-size="{FONT}">{escape(labels[i])}</text>'
         )
     if len(series) > 1:
-        x = LEFT
+        x = left
         for n, s in enumerate(series):
             parts.append(
                 f'<rect class="s{n}" x="{x}" y="{TOP}" width="{FONT}" height="{FONT}"/>'

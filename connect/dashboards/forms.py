@@ -43,7 +43,7 @@ class RangeForm(FlaskForm):
         elif end is None:
             end = min(today, start + (fallback.end - fallback.start))
         try:
-            return make_range(start, end, today)
+            period = make_range(start, end, today)
         except RangeError as exc:
             message = {
                 "end_before_start": _("The end date is before the start date."),
@@ -52,3 +52,6 @@ class RangeForm(FlaskForm):
             }[str(exc)]
             self.end.errors = [*self.end.errors, message]
             return None
+        # The inputs show the range in effect, the default one included.
+        self.start.data, self.end.data = period.start, period.end
+        return period

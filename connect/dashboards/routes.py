@@ -95,47 +95,38 @@ def hold_reason_label(reason: str) -> str:
     return "; ".join(str(_HOLD_PARTS.get(part.strip(), part.strip())) for part in reason.split(";"))
 
 
-def _day_charts(rows: list[tuple[date, svc.Figures]]) -> dict[str, Any]:
+def _day_charts(rows: list[tuple[date, svc.Figures]]) -> list[tuple[str, Any]]:
+    """(caption, SVG) of each chart by day: clicks, orders, then commission per currency."""
     labels = [day_label(d) for d, _f in rows]
     number = lambda v: format_decimal(v)  # noqa: E731 - a formatter for the axis
-    out: dict[str, Any] = {
-        "clicks": charts.bar_chart(
-            labels,
-            [
-                charts.Series(_("Clicks"), [f.clicks for _d, f in rows]),
-                charts.Series(_("Unique clicks"), [f.unique_clicks for _d, f in rows]),
-            ],
-            title=_("Clicks by day"),
-            desc=_(
-                "Clicks and unique clicks on each day of the range; "
-                "the table below has the figures."
-            ),
-            fmt=number,
-        ),
-        "orders": charts.bar_chart(
-            labels,
-            [charts.Series(_("Orders"), [f.orders for _d, f in rows])],
-            title=_("Orders by day"),
-            desc=_("Attributed orders on each day of the range; the table below has the figures."),
-            fmt=number,
-        ),
-        "earned": [],
-    }
+    charts_: list[tuple[str, Any]] = []
+
+    def add(title: str, desc: str, series: list[charts.Series], fmt: Any) -> None:
+        charts_.append((title, charts.bar_chart(labels, series, title=title, desc=desc, fmt=fmt)))
+
+    add(
+        _("Clicks by day"),
+        _("Clicks and unique clicks on each day of the range; the table below has the figures."),
+        [
+            charts.Series(_("Clicks"), [f.clicks for _d, f in rows]),
+            charts.Series(_("Unique clicks"), [f.unique_clicks for _d, f in rows]),
+        ],
+        number,
+    )
+    add(
+        _("Orders by day"),
+        _("Attributed orders on each day of the range; the table below has the figures."),
+        [charts.Series(_("Orders"), [f.orders for _d, f in rows])],
+        number,
+    )
     for currency in svc.currencies([f for _d, f in rows], "earned"):
-        out["earned"].append(
-            charts.bar_chart(
-                labels,
-                [
-                    charts.Series(
-                        _("Commission earned"), [f.earned.get(currency, 0) for _d, f in rows]
-                    )
-                ],
-                title=_("Commission by day (%(currency)s)", currency=currency),
-                desc=_("Commission earned on each day's orders; the table below has the figures."),
-                fmt=lambda v, c=currency: money_minor(v, c),
-            )
+        add(
+            _("Commission by day (%(currency)s)", currency=currency),
+            _("Commission earned on each day's orders; the table below has the figures."),
+            [charts.Series(_("Commission earned"), [f.earned.get(currency, 0) for _d, f in rows])],
+            lambda v, c=currency: money_minor(v, c),
         )
-    return out
+    return charts_
 
 
 def _table(
