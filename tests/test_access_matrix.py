@@ -331,8 +331,8 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/brand/{x}/dashboard",
         only({"brand_x": 200, "brand_y": 404}),
     ),
-    "/brand/<brand_slug>/dashboard.csv": (
-        "/brand/{x}/dashboard.csv",
+    "/brand/<brand_slug>/dashboard/<table>.csv": (
+        "/brand/{x}/dashboard/campaigns.csv",
         only({"brand_x": 200, "brand_y": 404}),
     ),
     "/brand/<brand_slug>/dashboard/campaigns/<int:campaign_id>": (

@@ -5,6 +5,7 @@ are refused, and every locale renders every dashboard with no English left."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import uuid
@@ -587,7 +588,7 @@ def test_brand_dashboard_and_tenant_isolation(app: Flask, world: dict[str, Any])
     assert (
         x.get(f"/brand/{world['x']}/dashboard/campaigns/{world['cy']}/day.csv").status_code == 404
     )
-    assert x.get(f"/brand/{world['y']}/dashboard.csv").status_code == 404
+    assert x.get(f"/brand/{world['y']}/dashboard/campaigns.csv").status_code == 404
     y = _client(app, world["users"]["y"])
     assert (
         y.get(f"/brand/{world['x']}/dashboard/campaigns/{world['cx']}/creator.csv").status_code
@@ -636,7 +637,8 @@ def test_campaign_csv_exports_equal_direct_sql(app: Flask, world: dict[str, Any]
     assert "Alice reviews the X speaker" in {r["content"] for r in content}
     assert x.get(f"{base}/links.csv").status_code == 404  # not a table of this page
 
-    campaigns = _csv(x.get(f"/brand/{world['x']}/dashboard.csv?start={start}&end={end}"))
+    brand_base = f"/brand/{world['x']}/dashboard"
+    campaigns = _csv(x.get(f"{brand_base}/campaigns.csv?start={start}&end={end}"))
     assert [r["campaign"] for r in campaigns] == ["X Spring"]
     assert campaigns[0]["budget"] == "1000.00" and campaigns[0]["budget_spent_to_date"] == "24.00"
     assert campaigns[0]["budget_spent_in_range"] == "16.80"
@@ -765,3 +767,39 @@ def test_every_locale_renders_every_dashboard(
         chunks = {c.strip().lower() for c in re.split(r"\s*[\n·:|()]\s*", text_) if c.strip()}
         problems += [f"{path}: {chunk!r}" for chunk in sorted(chunks & english)]
     assert not problems, f"{locale}: " + ", ".join(problems)
+
+
+def test_every_table_shown_to_a_brand_has_a_working_csv_export(
+    app: Flask, world: dict[str, Any]
+) -> None:
+    x = _client(app, world["users"]["x"])
+    for path in (
+        f"/brand/{world['x']}/dashboard",
+        f"/brand/{world['x']}/dashboard/campaigns/{world['cx']}",
+    ):
+        page = x.get(path).get_data(as_text=True)
+        tables = page.count("<table>")
+        links = [
+            html.unescape(h) for h in re.findall(r'<a href="([^"]+\.csv[^"]*)" download>', page)
+        ]
+        assert len(links) == tables  # the summary CSV holds the status table's figures too
+        for link in links:
+            assert _csv(x.get(link)), link
+    with app.app_context():
+        want = sql_figures(
+            *CAMPAIGN_WHERE, {"bid": world["x_id"], "camp": world["cx"]}, *RANGE, None
+        )[0]
+        db.session.remove()
+    start, end = (d.isoformat() for d in RANGE)
+    base = f"/brand/{world['x']}/dashboard/campaigns/{world['cx']}"
+    (row,) = _csv(x.get(f"{base}/summary.csv?start={start}&end={end}"))
+    assert (row["from"], row["to"]) == (start, end)
+    assert (int(row["clicks"]), int(row["unique_clicks"]), int(row["orders"])) == (
+        want["clicks"],
+        want["unique"],
+        want["orders"],
+    )
+    for figure in ("sales", "earned", "pending", "approved", "paid", "reversed"):
+        for currency, amount in want[figure].items():
+            assert Decimal(row[f"{figure}_{currency}"]) * 100 == amount, (figure, currency)
+    assert x.get(f"/brand/{world['x']}/dashboard/nope.csv").status_code == 404

@@ -34,8 +34,9 @@ from connect.ledger.statements import decimal_string
 
 bp = Blueprint("dashboards", __name__)
 
-# The tables of the campaign dashboard, with their CSV names.
-CAMPAIGN_TABLES = ("day", "creator", "content", "country")
+# The tables of the brand and campaign dashboards, by their CSV names.
+BRAND_TABLES = ("summary", "day", "campaigns")
+CAMPAIGN_TABLES = ("summary", "day", "creator", "content", "country")
 CREATOR_TABLES = ("link", "content", "country")
 
 
@@ -237,7 +238,7 @@ def campaign(brand: Brand, membership: BrandMember, campaign_id: int) -> Any:
         tables=[
             _table(d, svc.figures_by(db.session, scope, period, d))
             for d in CAMPAIGN_TABLES
-            if d != "day"
+            if d not in ("summary", "day")
         ],
     )
     return render_template("dashboards/campaign.html", **context)
@@ -301,10 +302,17 @@ def _csv_range() -> svc.DateRange:
     return period
 
 
-@bp.get("/brand/<brand_slug>/dashboard.csv")
-@brand_member_required()
-def brand_csv(brand: Brand, membership: BrandMember) -> Any:
-    period = _csv_range()
+def _campaigns_csv_rows(
+    brand: Brand, period: svc.DateRange
+) -> tuple[list[str], list[tuple[list[str], svc.Figures]]]:
+    headers = [
+        "campaign_id",
+        "campaign",
+        "campaign_currency",
+        "budget",
+        "budget_spent_to_date",
+        "budget_spent_in_range",
+    ]
     rows = [
         (
             [
@@ -319,33 +327,52 @@ def brand_csv(brand: Brand, membership: BrandMember) -> Any:
         )
         for c, f in _campaign_rows(brand, period)
     ]
-    headers = [
-        "campaign_id",
-        "campaign",
-        "campaign_currency",
-        "budget",
-        "budget_spent_to_date",
-        "budget_spent_in_range",
-    ]
-    name = f"{brand.slug}-campaigns-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return _csv_response(name, headers, rows)
-
-
-def _key_cells(dimension: str, key: Any, labels: Mapping[Any, str]) -> list[str]:
-    if dimension == "day":
-        return [key.isoformat()]
-    if dimension == "country":
-        return [str(key)]
-    return ["" if key is None else str(key), labels.get(key, "")]
+    return headers, rows
 
 
 _KEY_HEADERS = {
+    "summary": ["from", "to"],
     "day": ["day"],
     "country": ["country"],
     "creator": ["creator_id", "creator"],
     "content": ["content_id", "content"],
     "link": ["link_id", "link"],
 }
+
+
+def _figures_csv_rows(
+    scope: svc.Scope, period: svc.DateRange, table: str
+) -> tuple[list[str], list[tuple[list[str], svc.Figures]]]:
+    """The rows of one table: the summary (one row), every day, or a dimension, best first."""
+    if table == "summary":
+        keys = [period.start.isoformat(), period.end.isoformat()]
+        return _KEY_HEADERS[table], [(keys, svc.totals(db.session, scope, period))]
+    if table == "day":
+        days = svc.by_day(db.session, scope, period)
+        return _KEY_HEADERS[table], [([d.isoformat()], f) for d, f in days]
+    found = svc.ranked(svc.figures_by(db.session, scope, period, table))
+    if table == "country":
+        return _KEY_HEADERS[table], [([str(k)], f) for k, f in found]
+    labels = svc.labels_for(db.session, table, [k for k, _f in found])
+    rows = [(["" if k is None else str(k), labels.get(k, "")], f) for k, f in found]
+    return _KEY_HEADERS[table], rows
+
+
+def _csv_name(*parts: object, period: svc.DateRange) -> str:
+    return "-".join([*map(str, parts), period.start.isoformat(), period.end.isoformat()]) + ".csv"
+
+
+@bp.get("/brand/<brand_slug>/dashboard/<table>.csv")
+@brand_member_required()
+def brand_csv(brand: Brand, membership: BrandMember, table: str) -> Any:
+    if table not in BRAND_TABLES:
+        abort(404)
+    period = _csv_range()
+    if table == "campaigns":
+        headers, rows = _campaigns_csv_rows(brand, period)
+    else:
+        headers, rows = _figures_csv_rows(svc.Scope(brand_id=brand.id), period, table)
+    return _csv_response(_csv_name(brand.slug, table, period=period), headers, rows)
 
 
 @bp.get("/brand/<brand_slug>/dashboard/campaigns/<int:campaign_id>/<table>.csv")
@@ -356,17 +383,9 @@ def campaign_csv(brand: Brand, membership: BrandMember, campaign_id: int, table:
         abort(404)
     period = _csv_range()
     scope = svc.Scope(brand_id=brand.id, campaign_id=campaign.id)
-    if table == "day":
-        found = svc.by_day(db.session, scope, period)
-    else:
-        found = svc.ranked(svc.figures_by(db.session, scope, period, table))
-    labels = svc.labels_for(db.session, table, [k for k, _f in found])
-    rows = [(_key_cells(table, k, labels), f) for k, f in found]
-    name = (
-        f"{brand.slug}-campaign-{campaign.id}-{table}-"
-        f"{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    )
-    return _csv_response(name, _KEY_HEADERS[table], rows)
+    headers, rows = _figures_csv_rows(scope, period, table)
+    name = _csv_name(brand.slug, "campaign", campaign.id, table, period=period)
+    return _csv_response(name, headers, rows)
 
 
 # -- finance and admin ---------------------------------------------------------------------------
