@@ -108,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.conversions.routes import bp as conversions_bp
     from connect.core.errors import register_error_handlers
     from connect.creators.routes import bp as creators_bp
+    from connect.dashboards.routes import bp as dashboards_bp
     from connect.finance.routes import bp as finance_bp
     from connect.ledger.routes import bp as statements_bp
     from connect.payouts.method_routes import bp as payout_methods_bp
@@ -131,6 +132,7 @@ def register_blueprints(app: Flask) -> None:
         conversions_bp,
         imports_bp,
         creators_bp,
+        dashboards_bp,
         finance_bp,
         statements_bp,
         tracking_bp,

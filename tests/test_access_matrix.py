@@ -510,6 +510,24 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         "/creator/promo-codes/campaigns/{campaign}",
         dict.fromkeys(ACTORS, 405),
     ),
+    "/creator/dashboard": ("/creator/dashboard", only({"creator_a": 200, "creator_b": 200})),
+    "/brand/<brand_slug>/dashboard": (
+        "/brand/{x}/dashboard",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/dashboard/<table>.csv": (
+        "/brand/{x}/dashboard/campaigns.csv",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/dashboard/campaigns/<int:campaign_id>": (
+        "/brand/{x}/dashboard/campaigns/{campaign}",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/brand/<brand_slug>/dashboard/campaigns/<int:campaign_id>/<table>.csv": (
+        "/brand/{x}/dashboard/campaigns/{campaign}/creator.csv",
+        only({"brand_x": 200, "brand_y": 404}),
+    ),
+    "/finance/dashboard": ("/finance/dashboard", only({"finance": 200, "admin": 200})),
 }
 
 
