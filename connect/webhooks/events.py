@@ -41,6 +41,12 @@ def conversions_attributed(
     """One `conversion.attributed` per attributed order of an attribution batch: `orders` are the
     batch's order rows as read, `attributed` the changes written to them (id, creator_id,
     campaign_id, link_id), `commissions` the rows the batch inserted."""
+    orders = list(orders)
+    subscribed = subscriptions(session, {order.brand_id for order in orders})
+    # Most brands subscribe to nothing: build payloads only for those that do.
+    orders = [o for o in orders if subscribed.get((o.brand_id, CONVERSION_ATTRIBUTED))]
+    if not orders:
+        return
     by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in commissions:
         by_order[row["order_id"]].append(row)
@@ -68,7 +74,7 @@ def conversions_attributed(
                 },
             )
         )
-    emit_many(session, items)
+    emit_many(session, items, subscribed)
 
 
 def commissions_changed(
