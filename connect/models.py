@@ -20,5 +20,5 @@ from connect.fx.models import FxRate
 from connect.ledger.models import Journal, LedgerAccount, LedgerEntry
 from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
-from connect.tiers.models import Tier, TierHistory
+from connect.tiers.models import Tier, TierHistory, TierSettings
 from connect.tracking.models import Click, Link

@@ -1,10 +1,13 @@
-"""KOL tiers: the default ladder and the recompute that moves creators along it.
+"""KOL tiers: the ladder (its defaults and the admin's edits) and the recompute that moves
+creators along it.
 
 A creator qualifies for a tier when their audience reaches its floor and either their trailing
 90-day attributed sales or their trailing 90-day approved earnings (both in the ladder's
 reference currency, US dollars by default) reach its threshold. Promotions apply at once;
-a creator below their tier keeps it for DEMOTION_GRACE before being moved down, so one slow
-month does not cost them their bonus.
+a creator below their tier keeps it for the demotion grace (30 days unless an admin sets
+another) before being moved down, so one slow month does not cost them their bonus. Creators
+on a retired tier move to the nearest active tier below it (or to what their figures earn, if
+that is higher) at the next recompute.
 
 Sales and earnings are converted at the latest stored FX rate of each currency: tiers compare
 orders of magnitude, they do not move money, and one rate per currency keeps the recompute a
@@ -13,24 +16,47 @@ single grouped query over all creators.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Executable,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.functions import FunctionElement
 
-from connect.conversions.models import Commission, CommissionStatus, Order
+from connect.conversions.models import Commission, CommissionStatus, Order, OrderStatus
+from connect.core.db import dialect_name
 from connect.core.money import exponent
+from connect.core.types import UTCDateTime
 from connect.creators.models import Creator
 from connect.fx.models import FxRate
-from connect.notifications.services import notify_many
-from connect.tiers.models import Tier, TierHistory
+from connect.notifications.models import Notification
+from connect.tiers.models import Tier, TierHistory, TierSettings
 
 WINDOW = timedelta(days=90)
 DEMOTION_GRACE = timedelta(days=30)
+#: Any constant: serialises recomputes on PostgreSQL (two at once would both write history).
+_LOCK_KEY = 0x7469657273  # "tiers"
 
 # name, rank, trailing-90-day sales (USD), trailing-90-day approved earnings (USD), audience,
 # bonus (bps), open samples. KOL: ~US$250k earnings per quarter is on track for US$1M a year.
@@ -60,6 +86,20 @@ def default_tiers() -> list[Tier]:
     ]
 
 
+def ladder_settings(session: Session) -> TierSettings:
+    """The settings row, or the defaults (unsaved) when no admin has changed them yet."""
+    found = session.scalar(select(TierSettings).order_by(TierSettings.id).limit(1))
+    return found or TierSettings(reference_currency="USD", demotion_grace_days=30)
+
+
+def active_ladder(session: Session) -> list[Tier]:
+    """The tiers creators can be placed on, lowest rank first."""
+    return list(session.scalars(select(Tier).where(Tier.retired_at.is_(None)).order_by(Tier.rank)))
+
+
+# --- the figures ---------------------------------------------------------------------------
+
+
 def _to_reference(session: Session, reference: str, today: Any) -> dict[str, Decimal]:
     """Per currency: reference-currency minor units per minor unit, at the latest stored rate."""
     latest = (
@@ -75,8 +115,8 @@ def _to_reference(session: Session, reference: str, today: Any) -> dict[str, Dec
             )
         ).all()
     )
-    if reference not in per_eur:
-        return {}
+    if reference not in per_eur:  # no rates yet: only amounts already in the reference count
+        return {reference: Decimal(1)}
     return {
         currency: per_eur[reference]
         / rate
@@ -85,11 +125,10 @@ def _to_reference(session: Session, reference: str, today: Any) -> dict[str, Dec
     }
 
 
-def _converted(amount: Any, currency_column: Any, factors: dict[str, Decimal]) -> Any:
-    if not factors:
-        return literal(0)
-    return amount * case(
-        *((currency_column == c, literal(f)) for c, f in factors.items()), else_=literal(0)
+def _factor(currency_column: Any, factors: dict[str, Decimal]) -> Any:
+    return case(
+        *((currency_column == c, literal(f)) for c, f in sorted(factors.items())),
+        else_=literal(Decimal(0)),
     )
 
 
@@ -98,48 +137,59 @@ class RecomputeResult:
     creators: int = 0
     promoted: int = 0
     demoted: int = 0
+    #: Moved off a retired tier (counted here, not as promoted or demoted).
+    moved: int = 0
     grace_started: int = 0
+    recovered: int = 0
 
 
-def creator_metrics(session: Session, now: datetime) -> Any:
+def creator_metrics(session: Session, now: datetime, reference: str | None = None) -> Any:
     """One grouped query: per creator, trailing sales and approved earnings in the reference
-    currency of the ladder (as numbers of its minor units)."""
-    reference = session.scalar(select(Tier.reference_currency).order_by(Tier.rank).limit(1))
-    factors = _to_reference(session, reference or "USD", now.date())
+    currency of the ladder (as numbers of its minor units).
+
+    Sums are taken per (creator, currency) first and converted afterwards, so the currency
+    CASE runs once per group instead of once per commission."""
+    reference = reference or ladder_settings(session).reference_currency
+    factors = _to_reference(session, reference, now.date())
     counted = Commission.status.not_in([CommissionStatus.REVERSED, CommissionStatus.REJECTED])
     earned = Commission.status.in_([CommissionStatus.APPROVED, CommissionStatus.PAID])
-    return (
+    per_currency = (
         select(
             Commission.creator_id.label("creator_id"),
+            Commission.base_currency.label("base_currency"),
+            Commission.currency.label("currency"),
+            func.sum(case((counted, Commission.base_minor), else_=0)).label("sales"),
             func.sum(
-                case(
-                    (counted, _converted(Commission.base_minor, Commission.base_currency, factors)),
-                    else_=0,
-                )
-            ).label("sales"),
-            func.sum(
-                case(
-                    (
-                        earned,
-                        _converted(
-                            Commission.amount_minor - Commission.reversed_minor,
-                            Commission.currency,
-                            factors,
-                        ),
-                    ),
-                    else_=0,
-                )
+                case((earned, Commission.amount_minor - Commission.reversed_minor), else_=0)
             ).label("earnings"),
         )
         .join(Order, Order.id == Commission.order_id)
-        .where(Order.ordered_at >= now - WINDOW, Order.ordered_at <= now)
-        .group_by(Commission.creator_id)
+        .where(
+            Order.status == OrderStatus.ATTRIBUTED,
+            Order.ordered_at > now - WINDOW,
+            Order.ordered_at <= now,
+        )
+        .group_by(Commission.creator_id, Commission.base_currency, Commission.currency)
+        .subquery()
+    )
+    return (
+        select(
+            per_currency.c.creator_id,
+            func.sum(per_currency.c.sales * _factor(per_currency.c.base_currency, factors)).label(
+                "sales"
+            ),
+            func.sum(per_currency.c.earnings * _factor(per_currency.c.currency, factors)).label(
+                "earnings"
+            ),
+        )
+        .group_by(per_currency.c.creator_id)
         .subquery()
     )
 
 
 def qualifying_rank(ladder: list[Tier], sales: Decimal, earnings: Decimal, audience: int) -> int:
-    """The highest rank whose floors are met (the ladder is sorted by rank)."""
+    """The highest rank whose floors are met (the ladder is sorted by rank). The Python twin
+    of the SQL the recompute runs, for pages that explain a creator's standing."""
     best = ladder[0].rank
     for tier in ladder:
         if audience >= tier.min_audience and (
@@ -149,71 +199,211 @@ def qualifying_rank(ladder: list[Tier], sales: Decimal, earnings: Decimal, audie
     return best
 
 
+# --- the recompute ---------------------------------------------------------------------------
+
+
+class _CreateTempTableAs(Executable, ClauseElement):
+    """`CREATE TEMPORARY TABLE name AS <select>` (PostgreSQL and SQLite alike)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Any) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(_CreateTempTableAs)
+def _compile_create_temp(element: _CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+class _json_object(FunctionElement[Any]):
+    """A JSON object from key/value pairs, built in SQL."""
+
+    inherit_cache = True
+
+
+@compiles(_json_object, "postgresql")
+def _pg_json_object(element: _json_object, compiler: Any, **kw: Any) -> str:
+    return f"json_build_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_json_object, "sqlite")
+def _sqlite_json_object(element: _json_object, compiler: Any, **kw: Any) -> str:
+    return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+_CALC = "tier_recompute"
+_calc = table(
+    _CALC,
+    column("creator_id", Integer),
+    column("user_id", Integer),
+    column("from_tier_id", Integer),
+    column("to_tier_id", Integer),
+    column("below_since", UTCDateTime()),
+    column("kind", String),
+)
+#: kind -> (notification, history reason); kinds without a notification change no tier.
+_KINDS = {
+    "promoted": ("tier.promoted", "promoted: trailing 90-day figures"),
+    "demoted": ("tier.demoted", "demoted: trailing 90-day figures after the grace period"),
+    "retired_up": ("tier.promoted", "moved: the previous tier was retired"),
+    "retired_down": ("tier.demoted", "moved: the previous tier was retired"),
+}
+
+
+def _plan(session: Session, ladder: list[Tier], now: datetime, grace: timedelta) -> Any:
+    """SELECT of the creators whose tier or grace clock changes, with what changes.
+
+    One pass over creators left-joined to their grouped figures; the ladder (a handful of rows)
+    is inlined as CASE expressions so the database never loops per creator."""
+    m = creator_metrics(session, now)
+    sales = func.coalesce(m.c.sales, 0)
+    earnings = func.coalesce(m.c.earnings, 0)
+
+    def earns(t: Tier) -> Any:
+        return and_(
+            Creator.audience_size >= t.min_audience,
+            or_(sales >= t.min_sales_minor, earnings >= t.min_earnings_minor),
+        )
+
+    top_first = list(reversed(ladder[1:]))
+    earned_rank = case(*((earns(t), t.rank) for t in top_first), else_=ladder[0].rank)
+    earned_id = case(*((earns(t), t.id) for t in top_first), else_=ladder[0].id)
+    current = aliased(Tier)
+    current_rank = func.coalesce(current.rank, 0)
+    # Nearest active tier at or below a retired tier's rank (the lowest one if none is below).
+    fallback_rank = case(
+        *((current_rank >= t.rank, t.rank) for t in reversed(ladder)), else_=ladder[0].rank
+    )
+    fallback_id = case(
+        *((current_rank >= t.rank, t.id) for t in reversed(ladder)), else_=ladder[0].id
+    )
+    inner = (
+        select(
+            Creator.id.label("creator_id"),
+            Creator.user_id.label("user_id"),
+            Creator.tier_id.label("tier_id"),
+            Creator.tier_below_since.label("below_since"),
+            current_rank.label("current_rank"),
+            (current.retired_at.is_not(None)).label("retired"),
+            earned_rank.label("earned_rank"),
+            earned_id.label("earned_id"),
+            fallback_rank.label("fallback_rank"),
+            fallback_id.label("fallback_id"),
+        )
+        .outerjoin(current, current.id == Creator.tier_id)
+        .outerjoin(m, m.c.creator_id == Creator.id)
+        .subquery()
+    )
+    c = inner.c
+    promote = c.earned_rank > c.current_rank
+    retired = and_(c.retired, ~promote)
+    below = c.earned_rank < c.current_rank
+    due = and_(below, c.below_since.is_not(None), c.below_since <= now - grace)
+    kind = case(
+        (promote, literal("promoted")),
+        (and_(retired, c.fallback_rank > c.current_rank), literal("retired_up")),
+        (retired, literal("retired_down")),
+        (due, literal("demoted")),
+        (and_(below, c.below_since.is_(None)), literal("grace")),
+        (and_(~below, c.below_since.is_not(None)), literal("recovered")),
+        else_=null(),
+    )
+    to_tier = case(
+        (promote, c.earned_id),
+        (retired, c.fallback_id),
+        (due, c.earned_id),
+        else_=c.tier_id,
+    )
+    typed_now = cast(literal(now, UTCDateTime()), UTCDateTime())
+    below_since = case(
+        # Moved off a retired tier to one they still do not earn: the grace clock runs on.
+        (and_(retired, c.earned_rank < c.fallback_rank), func.coalesce(c.below_since, typed_now)),
+        (and_(below, ~due, ~retired), func.coalesce(c.below_since, typed_now)),
+        else_=cast(null(), UTCDateTime()),
+    )
+    planned = select(
+        c.creator_id,
+        c.user_id,
+        c.tier_id.label("from_tier_id"),
+        to_tier.label("to_tier_id"),
+        below_since.label("below_since"),
+        cast(kind, String(20)).label("kind"),
+    ).subquery()
+    return select(planned).where(planned.c.kind.is_not(None))
+
+
 def recompute_tiers(
-    session: Session, now: datetime, *, grace: timedelta = DEMOTION_GRACE, chunk: int = 20_000
+    session: Session, now: datetime, *, grace: timedelta | None = None
 ) -> RecomputeResult:
-    """Move every creator to the tier their trailing figures earn (one pass, set-based reads,
-    bulk writes). Safe to run twice: a second run finds nothing to change."""
-    ladder = list(session.scalars(select(Tier).order_by(Tier.rank)))
+    """Move every creator to the tier their trailing figures earn, set-based: one grouped
+    query plans every change into a temporary table, then one INSERT ... SELECT writes the
+    history, one the notifications and one UPDATE ... FROM the creators.
+
+    The caller commits: the whole run is one transaction, so a killed run changes nothing.
+    Safe to run twice: a second run finds nothing to change. `grace` overrides the admin's
+    setting (tests)."""
+    pg = dialect_name(session) == "postgresql"
+    if pg:
+        # Waits for a run in progress; this one then starts from that run's committed result.
+        session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
+        # The grouped join of a large window is the whole cost; let it hash in memory.
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+    ladder = active_ladder(session)
     result = RecomputeResult()
     if not ladder:
         return result
-    by_rank = {t.rank: t for t in ladder}
-    rank_of = {t.id: t.rank for t in ladder}
-    metrics = creator_metrics(session, now)
-    rows = session.execute(
-        select(
-            Creator.id,
-            Creator.user_id,
-            Creator.tier_id,
-            Creator.tier_below_since,
-            Creator.audience_size,
-            func.coalesce(metrics.c.sales, 0),
-            func.coalesce(metrics.c.earnings, 0),
+    if grace is None:
+        grace = timedelta(days=ladder_settings(session).demotion_grace_days)
+    session.execute(text(f"DROP TABLE IF EXISTS {_CALC}"))
+    session.execute(_CreateTempTableAs(_CALC, _plan(session, ladder, now, grace)))
+    if pg:
+        session.execute(text(f"ANALYZE {_CALC}"))
+
+    moves = _calc.c.kind.in_(list(_KINDS))
+    reason = case(*((_calc.c.kind == k, r) for k, (_, r) in _KINDS.items()), else_="")
+    note = case(*((_calc.c.kind == k, n) for k, (n, _) in _KINDS.items()), else_="")
+    session.execute(
+        insert(TierHistory).from_select(
+            ["creator_id", "from_tier_id", "to_tier_id", "changed_at", "reason", "created_at"],
+            select(
+                _calc.c.creator_id,
+                _calc.c.from_tier_id,
+                _calc.c.to_tier_id,
+                literal(now, UTCDateTime()),
+                reason,
+                literal(now, UTCDateTime()),
+            ).where(moves),
         )
-        .outerjoin(metrics, metrics.c.creator_id == Creator.id)
-        .execution_options(yield_per=chunk)
     )
-    updates: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    notes: list[tuple[int, str, dict[str, Any]]] = []
-    for creator_id, user_id, tier_id, below_since, audience, sales, earnings in rows:
-        result.creators += 1
-        current = rank_of.get(tier_id, 0)
-        earned = qualifying_rank(ladder, Decimal(sales), Decimal(earnings), audience)
-        if earned > current:
-            target, kind = by_rank[earned], "promoted"
-        elif earned < current and below_since is not None and now - below_since >= grace:
-            target, kind = by_rank[earned], "demoted"
-        elif earned < current:
-            if below_since is None:
-                updates.append({"id": creator_id, "tier_id": tier_id, "tier_below_since": now})
-                result.grace_started += 1
-            continue
-        else:
-            if below_since is not None:
-                updates.append({"id": creator_id, "tier_id": tier_id, "tier_below_since": None})
-            continue
-        updates.append({"id": creator_id, "tier_id": target.id, "tier_below_since": None})
-        history.append(
-            {
-                "creator_id": creator_id,
-                "from_tier_id": tier_id,
-                "to_tier_id": target.id,
-                "changed_at": now,
-                "reason": f"{kind}: trailing 90-day figures",
-            }
+    session.execute(
+        insert(Notification).from_select(
+            ["user_id", "kind", "data", "created_at"],
+            select(
+                _calc.c.user_id,
+                note,
+                _json_object(literal("tier"), Tier.name),
+                literal(now, UTCDateTime()),
+            )
+            .join(Tier, Tier.id == _calc.c.to_tier_id)
+            .where(moves),
         )
-        notes.append((user_id, f"tier.{kind}", {"tier": target.name}))
-        setattr(result, kind, getattr(result, kind) + 1)
-    for batch in _chunks(updates, chunk):
-        session.execute(update(Creator), batch)
-    for batch in _chunks(history, chunk):
-        session.execute(TierHistory.__table__.insert(), batch)
-    notify_many(session, notes)
+    )
+    session.execute(
+        update(Creator)
+        .where(Creator.id == _calc.c.creator_id)
+        .values(tier_id=_calc.c.to_tier_id, tier_below_since=_calc.c.below_since)
+        .execution_options(synchronize_session=False)
+    )
+    counts = dict(session.execute(select(_calc.c.kind, func.count()).group_by(_calc.c.kind)).all())
+    session.execute(text(f"DROP TABLE {_CALC}"))
+    result.creators = session.scalar(select(func.count(Creator.id))) or 0
+    result.promoted = counts.get("promoted", 0)
+    result.demoted = counts.get("demoted", 0)
+    result.moved = counts.get("retired_up", 0) + counts.get("retired_down", 0)
+    result.grace_started = counts.get("grace", 0)
+    result.recovered = counts.get("recovered", 0)
+    # The ORM's copies of creators are stale after the UPDATE ... FROM.
+    session.expire_all()
     return result
-
-
-def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
