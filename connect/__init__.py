@@ -106,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.ledger.routes import bp as statements_bp
     from connect.payouts.method_routes import bp as payout_methods_bp
     from connect.payouts.routes import bp as payouts_bp
+    from connect.tiers.routes import bp as tiers_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
 
@@ -123,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
         creators_bp,
         finance_bp,
         statements_bp,
+        tiers_bp,
         tracking_bp,
     )
     for bp in blueprints:

@@ -326,6 +326,15 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         dict.fromkeys(ACTORS, 405),
     ),
     "/admin/holds/<int:commission_id>": ("/admin/holds/1", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers": ("/admin/tiers", only({"admin": 200})),
+    "/admin/tiers/new": ("/admin/tiers/new", only({"admin": 200})),
+    "/admin/tiers/<int:tier_id>": ("/admin/tiers/1", only({"admin": 404})),
+    "/admin/tiers/<int:tier_id>/retire": ("/admin/tiers/1/retire", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers/<int:tier_id>/restore": ("/admin/tiers/1/restore", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers/settings": ("/admin/tiers/settings", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers/recompute": ("/admin/tiers/recompute", dict.fromkeys(ACTORS, 405)),
+    "/leaderboard": ("/leaderboard", ALL),
+    "/creator/leaderboard": ("/creator/leaderboard", dict.fromkeys(ACTORS, 405)),
 }
 
 

@@ -67,9 +67,8 @@ def machine() -> str:
     except OSError:
         uptime = ""
     load1, load5, load15 = os.getloadavg()
-    return (
-        f"cpu_count {os.cpu_count()}, load average {load1:.2f} {load5:.2f} {load15:.2f}"
-        + (f" (uptime: {uptime.strip()})" if uptime else "")
+    return f"cpu_count {os.cpu_count()}, load average {load1:.2f} {load5:.2f} {load15:.2f}" + (
+        f" (uptime: {uptime.strip()})" if uptime else ""
     )
 
 
@@ -294,8 +293,9 @@ def checks(session: Any, now: datetime, sample: int = 2000) -> dict[str, Any]:
         ).all()
     )
     m = creator_metrics(session, now)
-    ids = [1, 2, 3, 10, 100] + [1 + (i * 7919) % one("SELECT count(*) FROM creators")
-                                for i in range(sample)]
+    ids = [1, 2, 3, 10, 100] + [
+        1 + (i * 7919) % one("SELECT count(*) FROM creators") for i in range(sample)
+    ]
     rows = session.execute(
         select(
             Creator.id,
@@ -310,9 +310,7 @@ def checks(session: Any, now: datetime, sample: int = 2000) -> dict[str, Any]:
     ).all()
     agree = in_grace = wrong = 0
     for _id, tier_id, below, audience, sales, earnings in rows:
-        earned = qualifying_rank(
-            ladder, Decimal(sales or 0), Decimal(earnings or 0), int(audience)
-        )
+        earned = qualifying_rank(ladder, Decimal(sales or 0), Decimal(earnings or 0), int(audience))
         stored = rank_of.get(tier_id, 0)
         if stored == earned:
             agree += 1
@@ -480,12 +478,8 @@ def _env_int(name: str, default: int) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--creators", type=int, default=_env_int("TIERS_BENCH_CREATORS", 1_000_000)
-    )
-    parser.add_argument(
-        "--entries", type=int, default=_env_int("TIERS_BENCH_ENTRIES", 10_000_000)
-    )
+    parser.add_argument("--creators", type=int, default=_env_int("TIERS_BENCH_CREATORS", 1_000_000))
+    parser.add_argument("--entries", type=int, default=_env_int("TIERS_BENCH_ENTRIES", 10_000_000))
     parser.add_argument(
         "--scale",
         type=int,

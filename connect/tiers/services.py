@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -44,11 +45,20 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from connect.conversions.models import Commission, CommissionStatus, Order, OrderStatus
+from connect.audit.services import record
+from connect.brands.models import Brand
+from connect.campaigns.models import Campaign, CampaignStatus
+from connect.conversions.models import (
+    Commission,
+    CommissionStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
 from connect.core.db import dialect_name
-from connect.core.money import exponent
+from connect.core.money import exponent, is_currency
 from connect.core.types import UTCDateTime
-from connect.creators.models import Creator
+from connect.creators.models import Creator, CreatorStatus
 from connect.fx.models import FxRate
 from connect.notifications.models import Notification
 from connect.tiers.models import Tier, TierHistory, TierSettings
@@ -407,3 +417,335 @@ def recompute_tiers(
     # The ORM's copies of creators are stale after the UPDATE ... FROM.
     session.expire_all()
     return result
+
+
+# --- the admin's ladder ------------------------------------------------------------------------
+
+#: A tier bonus above 25 % of the line value would pay out more than most campaign rates.
+MAX_BONUS_BPS = 2500
+MAX_RANK = 1000
+MAX_GRACE_DAYS = 365
+_MAX_AMOUNT = 10**15
+
+
+class TierError(ValueError):
+    """A ladder change the rules refuse; the message is safe to show, `field` names the form
+    field it belongs to (None: the whole form)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class TierInput:
+    """A tier as the admin's form sets it; thresholds in minor units of the reference currency."""
+
+    name: str
+    rank: int
+    min_sales_minor: int
+    min_earnings_minor: int
+    min_audience: int
+    bonus_bps: int
+    sample_limit: int
+
+
+_TIER_FIELDS = (
+    "name",
+    "rank",
+    "min_sales_minor",
+    "min_earnings_minor",
+    "min_audience",
+    "bonus_bps",
+    "sample_limit",
+)
+
+
+def _check_ladder(rows: list[TierInput]) -> None:
+    """The active ladder after a change: sales and earnings thresholds strictly increasing with
+    rank, audience floors never falling, and the lowest tier open to everyone."""
+    if not rows:
+        raise TierError("The ladder needs at least one active tier.")
+    rows = sorted(rows, key=lambda t: t.rank)
+    first = rows[0]
+    if first.min_sales_minor or first.min_earnings_minor or first.min_audience:
+        raise TierError(
+            f"{first.name} is the lowest tier, where every creator starts: "
+            "its thresholds and audience must be 0."
+        )
+    for lower, higher in pairwise(rows):
+        if not (
+            higher.min_sales_minor > lower.min_sales_minor
+            and higher.min_earnings_minor > lower.min_earnings_minor
+        ):
+            raise TierError(
+                f"{higher.name} must need more sales and more earnings than {lower.name}, "
+                "the tier below it."
+            )
+        if higher.min_audience < lower.min_audience:
+            raise TierError(
+                f"{higher.name} cannot need a smaller audience than {lower.name}, "
+                "the tier below it."
+            )
+
+
+def _as_input(t: Tier) -> TierInput:
+    return TierInput(**{name: getattr(t, name) for name in _TIER_FIELDS})
+
+
+def _validate(session: Session, tier: Tier | None, data: TierInput) -> TierInput:
+    name = " ".join(data.name.split())
+    if not 1 <= len(name) <= 40:
+        raise TierError("Give the tier a name of 1 to 40 characters.", field="name")
+    if not 1 <= data.rank <= MAX_RANK:
+        raise TierError(f"The rank is a whole number from 1 to {MAX_RANK}.", field="rank")
+    for field_name in ("min_sales_minor", "min_earnings_minor", "min_audience"):
+        if not 0 <= getattr(data, field_name) < _MAX_AMOUNT:
+            raise TierError("Thresholds are zero or more.", field=field_name)
+    if not 0 <= data.bonus_bps <= MAX_BONUS_BPS:
+        raise TierError(
+            f"The bonus is 0 to {MAX_BONUS_BPS} basis points ({MAX_BONUS_BPS // 100} %).",
+            field="bonus_bps",
+        )
+    if not 0 <= data.sample_limit <= 1000:
+        raise TierError("The sample limit is 0 to 1,000.", field="sample_limit")
+    others = list(session.scalars(select(Tier).where(Tier.id != (tier.id if tier else -1))))
+    if any(t.name.lower() == name.lower() for t in others):
+        raise TierError("Another tier already has this name.", field="name")
+    taken = next((t for t in others if t.rank == data.rank), None)
+    if taken is not None:
+        raise TierError(f"{taken.name} already has rank {data.rank}.", field="rank")
+    data = TierInput(**(vars(data) | {"name": name}))
+    if tier is None or tier.retired_at is None:
+        _check_ladder([_as_input(t) for t in others if t.retired_at is None] + [data])
+    return data
+
+
+def save_tier(session: Session, tier: Tier | None, data: TierInput, *, actor_id: int) -> Tier:
+    """Create (`tier` None) or edit a tier; audited. Takes effect at the next recompute."""
+    data = _validate(session, tier, data)
+    settings = ladder_settings(session)
+    creating = tier is None
+    if tier is None:
+        tier = Tier(reference_currency=settings.reference_currency)
+        session.add(tier)
+    changes = {
+        name: [None if creating else getattr(tier, name), getattr(data, name)]
+        for name in _TIER_FIELDS
+        if creating or getattr(tier, name) != getattr(data, name)
+    }
+    for name in _TIER_FIELDS:
+        setattr(tier, name, getattr(data, name))
+    session.flush()
+    if changes:
+        record(
+            session,
+            actor_id=actor_id,
+            action="tier.create" if creating else "tier.update",
+            target=tier,
+            data=changes,
+        )
+    return tier
+
+
+def retire_tier(session: Session, tier: Tier, *, actor_id: int, now: datetime) -> None:
+    """Take a tier off the ladder. Its creators move at the next recompute; campaigns that
+    use it as their floor keep its rank as the floor."""
+    if tier.retired_at is not None:
+        raise TierError("This tier is already retired.")
+    remaining = [
+        _as_input(t)
+        for t in session.scalars(select(Tier).where(Tier.retired_at.is_(None), Tier.id != tier.id))
+    ]
+    _check_ladder(remaining)
+    tier.retired_at = now
+    record(session, actor_id=actor_id, action="tier.retire", target=tier, data={})
+
+
+def restore_tier(session: Session, tier: Tier, *, actor_id: int) -> None:
+    if tier.retired_at is None:
+        raise TierError("This tier is on the ladder already.")
+    active = [_as_input(t) for t in session.scalars(select(Tier).where(Tier.retired_at.is_(None)))]
+    _check_ladder([*active, _as_input(tier)])
+    tier.retired_at = None
+    record(session, actor_id=actor_id, action="tier.restore", target=tier, data={})
+
+
+def save_settings(
+    session: Session, *, reference_currency: str, grace_days: int, actor_id: int
+) -> TierSettings:
+    """Set the ladder's reference currency and demotion grace; audited.
+
+    Thresholds are stored in minor units, so a new currency keeps the thresholds' amounts
+    as typed (5,000 USD becomes 5,000 EUR): the admin reviews them after a currency change."""
+    if not is_currency(reference_currency):
+        raise TierError("Choose a currency from the list.", field="reference_currency")
+    if not 0 <= grace_days <= MAX_GRACE_DAYS:
+        raise TierError(
+            f"The grace period is 0 to {MAX_GRACE_DAYS} days.", field="demotion_grace_days"
+        )
+    settings = ladder_settings(session)
+    if settings.id is None:
+        session.add(settings)
+    changes: dict[str, Any] = {}
+    if settings.demotion_grace_days != grace_days:
+        changes["demotion_grace_days"] = [settings.demotion_grace_days, grace_days]
+        settings.demotion_grace_days = grace_days
+    old = settings.reference_currency
+    if old != reference_currency:
+        changes["reference_currency"] = [old, reference_currency]
+        shift = Decimal(10) ** (exponent(reference_currency) - exponent(old))
+        for t in session.scalars(select(Tier)):
+            t.min_sales_minor = int(t.min_sales_minor * shift)
+            t.min_earnings_minor = int(t.min_earnings_minor * shift)
+            t.reference_currency = reference_currency
+        settings.reference_currency = reference_currency
+    session.flush()
+    if changes:
+        record(
+            session, actor_id=actor_id, action="tier_settings.update", target=settings, data=changes
+        )
+    return settings
+
+
+def request_recompute(session: Session, *, actor_id: int) -> None:
+    """Audit the admin's "recompute now"; the view enqueues the job after the commit."""
+    settings = ladder_settings(session)
+    if settings.id is None:
+        session.add(settings)
+        session.flush()
+    record(session, actor_id=actor_id, action="tier.recompute_requested", target=settings)
+
+
+@dataclass(frozen=True)
+class LadderRow:
+    tier: Tier
+    creators: int
+    #: Campaigns whose tier floor is exactly this tier (every tier above unlocks them too).
+    gated_campaigns: int
+
+
+def ladder_overview(session: Session) -> list[LadderRow]:
+    """Every tier (active first, by rank) with its creators and the campaigns it gates."""
+    creators = dict(
+        session.execute(
+            select(Creator.tier_id, func.count())
+            .where(Creator.tier_id.is_not(None))
+            .group_by(Creator.tier_id)
+        ).all()
+    )
+    gated = dict(
+        session.execute(
+            select(Campaign.min_tier_id, func.count())
+            .where(Campaign.min_tier_id.is_not(None))
+            .group_by(Campaign.min_tier_id)
+        ).all()
+    )
+    tiers = session.scalars(select(Tier).order_by(Tier.retired_at.is_not(None), Tier.rank))
+    return [LadderRow(t, creators.get(t.id, 0), gated.get(t.id, 0)) for t in tiers]
+
+
+def unlocked_campaigns(session: Session, tier: Tier) -> list[tuple[int, str, str]]:
+    """(id, campaign, brand) of the live or scheduled campaigns whose floor this tier meets
+    and that set a floor at all: what reaching it opens (eligibility itself is
+    `connect.campaigns.services.audience_problem`, used by joining and linking)."""
+    floor = aliased(Tier)
+    rows = session.execute(
+        select(Campaign.id, Campaign.name, Brand.name)
+        .join(Brand, Brand.id == Campaign.brand_id)
+        .join(floor, floor.id == Campaign.min_tier_id)
+        .where(floor.rank <= tier.rank, Campaign.status == CampaignStatus.ACTIVE)
+        .order_by(floor.rank.desc(), Campaign.name)
+        .limit(100)
+    )
+    return [(i, n, b) for i, n, b in rows]
+
+
+# --- the leaderboard ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    creator_id: int
+    display_name: str
+    handle: str
+    country: str
+    tier: str | None
+    #: Trailing 90-day attributed sales, in minor units of `currency`.
+    sales_minor: int
+    currency: str
+
+
+def leaderboard(
+    session: Session,
+    now: datetime,
+    *,
+    country: str = "",
+    category: str = "",
+    limit: int = 50,
+) -> list[LeaderboardRow]:
+    """Top creators by trailing 90-day attributed sales (in the ladder's reference currency),
+    optionally of one country and counting only the order lines of one product category.
+
+    Only approved creators who opted in to public display are ever read: an opted-out creator
+    is not in the list at all and does not take up a rank. One grouped query over the window
+    (orders by their (status, ordered_at) index, commissions by order)."""
+    reference = ladder_settings(session).reference_currency
+    factors = _to_reference(session, reference, now.date())
+    counted = Commission.status.not_in([CommissionStatus.REVERSED, CommissionStatus.REJECTED])
+    stmt = (
+        select(
+            Commission.creator_id.label("creator_id"),
+            Commission.base_currency.label("currency"),
+            func.sum(Commission.base_minor).label("sales"),
+        )
+        .join(Order, Order.id == Commission.order_id)
+        .join(Creator, Creator.id == Commission.creator_id)
+        .where(
+            Order.status == OrderStatus.ATTRIBUTED,
+            Order.ordered_at > now - WINDOW,
+            Order.ordered_at <= now,
+            counted,
+            Creator.public_leaderboard.is_(True),
+            Creator.status == CreatorStatus.APPROVED,
+        )
+        .group_by(Commission.creator_id, Commission.base_currency)
+    )
+    if country:
+        stmt = stmt.where(Creator.country == country)
+    if category:
+        stmt = stmt.join(OrderLine, OrderLine.id == Commission.order_line_id).where(
+            OrderLine.category == category
+        )
+    per_currency = stmt.subquery()
+    sales = func.sum(per_currency.c.sales * _factor(per_currency.c.currency, factors))
+    totals = (
+        select(per_currency.c.creator_id, sales.label("sales"))
+        .group_by(per_currency.c.creator_id)
+        .having(sales > 0)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Creator.id,
+            Creator.display_name,
+            Creator.handle,
+            Creator.country,
+            Tier.name,
+            totals.c.sales,
+        )
+        .join(totals, totals.c.creator_id == Creator.id)
+        .outerjoin(Tier, Tier.id == Creator.tier_id)
+        .order_by(totals.c.sales.desc(), Creator.id)
+        .limit(limit)
+    ).all()
+    return [
+        LeaderboardRow(i, cid, name, handle, ctry, tier, int(total), reference)
+        for i, (cid, name, handle, ctry, tier, total) in enumerate(rows, start=1)
+    ]
+
+
+def set_leaderboard_optin(session: Session, creator: Creator, show: bool) -> None:
+    """The creator's own choice to appear on the public leaderboard (default: not shown)."""
+    creator.public_leaderboard = show
