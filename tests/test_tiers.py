@@ -38,6 +38,7 @@ def _sale(
     status: CommissionStatus,
     days_ago: int,
     n: list[int],
+    category: str = "",
 ) -> None:
     n[0] += 1
     order_id = db.session.execute(
@@ -56,7 +57,14 @@ def _sale(
 
     line_id = db.session.execute(
         insert(OrderLine).returning(OrderLine.id),
-        {"order_id": order_id, "line_no": 1, "sku": "S", "quantity": 1, "unit_price_minor": base},
+        {
+            "order_id": order_id,
+            "line_no": 1,
+            "sku": "S",
+            "quantity": 1,
+            "unit_price_minor": base,
+            "category": category,
+        },
     ).scalar_one()
     db.session.execute(
         insert(Commission),
