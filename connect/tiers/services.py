@@ -22,6 +22,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Executable,
     Integer,
@@ -432,9 +433,13 @@ class TierError(ValueError):
     """A ladder change the rules refuse; the message is safe to show, `field` names the form
     field it belongs to (None: the whole form)."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: Any, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+    def __str__(self) -> str:
+        # Lazy: translated into the locale of whoever reads it.
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -465,13 +470,16 @@ def _check_ladder(rows: list[TierInput]) -> None:
     """The active ladder after a change: sales and earnings thresholds strictly increasing with
     rank, audience floors never falling, and the lowest tier open to everyone."""
     if not rows:
-        raise TierError("The ladder needs at least one active tier.")
+        raise TierError(_l("The ladder needs at least one active tier."))
     rows = sorted(rows, key=lambda t: t.rank)
     first = rows[0]
     if first.min_sales_minor or first.min_earnings_minor or first.min_audience:
         raise TierError(
-            f"{first.name} is the lowest tier, where every creator starts: "
-            "its thresholds and audience must be 0."
+            _l(
+                "%(name)s is the lowest tier, where every creator starts: "
+                "its thresholds and audience must be 0.",
+                name=first.name,
+            )
         )
     for lower, higher in pairwise(rows):
         if not (
@@ -479,13 +487,20 @@ def _check_ladder(rows: list[TierInput]) -> None:
             and higher.min_earnings_minor > lower.min_earnings_minor
         ):
             raise TierError(
-                f"{higher.name} must need more sales and more earnings than {lower.name}, "
-                "the tier below it."
+                _l(
+                    "%(name)s must need more sales and more earnings than %(lower)s, "
+                    "the tier below it.",
+                    name=higher.name,
+                    lower=lower.name,
+                )
             )
         if higher.min_audience < lower.min_audience:
             raise TierError(
-                f"{higher.name} cannot need a smaller audience than {lower.name}, "
-                "the tier below it."
+                _l(
+                    "%(name)s cannot need a smaller audience than %(lower)s, the tier below it.",
+                    name=higher.name,
+                    lower=lower.name,
+                )
             )
 
 
@@ -496,25 +511,30 @@ def _as_input(t: Tier) -> TierInput:
 def _validate(session: Session, tier: Tier | None, data: TierInput) -> TierInput:
     name = " ".join(data.name.split())
     if not 1 <= len(name) <= 40:
-        raise TierError("Give the tier a name of 1 to 40 characters.", field="name")
+        raise TierError(_l("Give the tier a name of 1 to 40 characters."), field="name")
     if not 1 <= data.rank <= MAX_RANK:
-        raise TierError(f"The rank is a whole number from 1 to {MAX_RANK}.", field="rank")
+        raise TierError(
+            _l("The rank is a whole number from 1 to %(max)s.", max=MAX_RANK), field="rank"
+        )
     for field_name in ("min_sales_minor", "min_earnings_minor", "min_audience"):
         if not 0 <= getattr(data, field_name) < _MAX_AMOUNT:
-            raise TierError("Thresholds are zero or more.", field=field_name)
+            raise TierError(_l("Thresholds are zero or more."), field=field_name)
     if not 0 <= data.bonus_bps <= MAX_BONUS_BPS:
         raise TierError(
-            f"The bonus is 0 to {MAX_BONUS_BPS} basis points ({MAX_BONUS_BPS // 100} %).",
+            _l("The bonus is 0 to %(max)s basis points.", max=MAX_BONUS_BPS),
             field="bonus_bps",
         )
     if not 0 <= data.sample_limit <= 1000:
-        raise TierError("The sample limit is 0 to 1,000.", field="sample_limit")
+        raise TierError(_l("The sample limit is 0 to 1,000."), field="sample_limit")
     others = list(session.scalars(select(Tier).where(Tier.id != (tier.id if tier else -1))))
     if any(t.name.lower() == name.lower() for t in others):
-        raise TierError("Another tier already has this name.", field="name")
+        raise TierError(_l("Another tier already has this name."), field="name")
     taken = next((t for t in others if t.rank == data.rank), None)
     if taken is not None:
-        raise TierError(f"{taken.name} already has rank {data.rank}.", field="rank")
+        raise TierError(
+            _l("%(name)s already has rank %(rank)s.", name=taken.name, rank=data.rank),
+            field="rank",
+        )
     data = TierInput(**(vars(data) | {"name": name}))
     if tier is None or tier.retired_at is None:
         _check_ladder([_as_input(t) for t in others if t.retired_at is None] + [data])
@@ -552,7 +572,7 @@ def retire_tier(session: Session, tier: Tier, *, actor_id: int, now: datetime) -
     """Take a tier off the ladder. Its creators move at the next recompute; campaigns that
     use it as their floor keep its rank as the floor."""
     if tier.retired_at is not None:
-        raise TierError("This tier is already retired.")
+        raise TierError(_l("This tier is already retired."))
     remaining = [
         _as_input(t)
         for t in session.scalars(select(Tier).where(Tier.retired_at.is_(None), Tier.id != tier.id))
@@ -564,7 +584,7 @@ def retire_tier(session: Session, tier: Tier, *, actor_id: int, now: datetime) -
 
 def restore_tier(session: Session, tier: Tier, *, actor_id: int) -> None:
     if tier.retired_at is None:
-        raise TierError("This tier is on the ladder already.")
+        raise TierError(_l("This tier is on the ladder already."))
     active = [_as_input(t) for t in session.scalars(select(Tier).where(Tier.retired_at.is_(None)))]
     _check_ladder([*active, _as_input(tier)])
     tier.retired_at = None
@@ -579,10 +599,11 @@ def save_settings(
     Thresholds are stored in minor units, so a new currency keeps the thresholds' amounts
     as typed (5,000 USD becomes 5,000 EUR): the admin reviews them after a currency change."""
     if not is_currency(reference_currency):
-        raise TierError("Choose a currency from the list.", field="reference_currency")
+        raise TierError(_l("Choose a currency from the list."), field="reference_currency")
     if not 0 <= grace_days <= MAX_GRACE_DAYS:
         raise TierError(
-            f"The grace period is 0 to {MAX_GRACE_DAYS} days.", field="demotion_grace_days"
+            _l("The grace period is 0 to %(max)s days.", max=MAX_GRACE_DAYS),
+            field="demotion_grace_days",
         )
     settings = ladder_settings(session)
     if settings.id is None:
