@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Executable,
     Integer,
+    Numeric,
     String,
     and_,
     case,
@@ -244,6 +245,13 @@ def _sqlite_json_object(element: _json_object, compiler: Any, **kw: Any) -> str:
     return f"json_object({compiler.process(element.clauses, **kw)})"
 
 
+_FIGURES = "tier_figures"
+_figures = table(
+    _FIGURES,
+    column("creator_id", Integer),
+    column("sales", Numeric()),
+    column("earnings", Numeric()),
+)
 _CALC = "tier_recompute"
 _calc = table(
     _CALC,
@@ -263,12 +271,13 @@ _KINDS = {
 }
 
 
-def _plan(session: Session, ladder: list[Tier], now: datetime, grace: timedelta) -> Any:
+def _plan(ladder: list[Tier], now: datetime, grace: timedelta) -> Any:
     """SELECT of the creators whose tier or grace clock changes, with what changes.
 
-    One pass over creators left-joined to their grouped figures; the ladder (a handful of rows)
-    is inlined as CASE expressions so the database never loops per creator."""
-    m = creator_metrics(session, now)
+    One pass over creators left-joined to their grouped figures (the `tier_figures` table);
+    the ladder (a handful of rows) is inlined as CASE expressions so the database never loops
+    per creator."""
+    m = _figures
     sales = func.coalesce(m.c.sales, 0)
     earnings = func.coalesce(m.c.earnings, 0)
 
@@ -279,8 +288,11 @@ def _plan(session: Session, ladder: list[Tier], now: datetime, grace: timedelta)
         )
 
     top_first = list(reversed(ladder[1:]))
-    earned_rank = case(*((earns(t), t.rank) for t in top_first), else_=ladder[0].rank)
-    earned_id = case(*((earns(t), t.id) for t in top_first), else_=ladder[0].id)
+    earned_rank = (
+        case(*((earns(t), t.rank) for t in top_first), else_=ladder[0].rank)
+        if top_first
+        else literal(ladder[0].rank)
+    )
     current = aliased(Tier)
     current_rank = func.coalesce(current.rank, 0)
     # Nearest active tier at or below a retired tier's rank (the lowest one if none is below).
@@ -299,15 +311,18 @@ def _plan(session: Session, ladder: list[Tier], now: datetime, grace: timedelta)
             current_rank.label("current_rank"),
             (current.retired_at.is_not(None)).label("retired"),
             earned_rank.label("earned_rank"),
-            earned_id.label("earned_id"),
             fallback_rank.label("fallback_rank"),
             fallback_id.label("fallback_id"),
         )
         .outerjoin(current, current.id == Creator.tier_id)
         .outerjoin(m, m.c.creator_id == Creator.id)
+        # OFFSET 0 keeps PostgreSQL from inlining the subquery, which would copy the ladder
+        # CASE into every expression below that uses it: it is computed once per creator.
+        .offset(0)
         .subquery()
     )
     c = inner.c
+    earned_id = case(*((c.earned_rank == t.rank, t.id) for t in ladder), else_=ladder[0].id)
     promote = c.earned_rank > c.current_rank
     retired = and_(c.retired, ~promote)
     below = c.earned_rank < c.current_rank
@@ -322,9 +337,9 @@ def _plan(session: Session, ladder: list[Tier], now: datetime, grace: timedelta)
         else_=null(),
     )
     to_tier = case(
-        (promote, c.earned_id),
+        (promote, earned_id),
         (retired, c.fallback_id),
-        (due, c.earned_id),
+        (due, earned_id),
         else_=c.tier_id,
     )
     typed_now = cast(literal(now, UTCDateTime()), UTCDateTime())
@@ -359,16 +374,24 @@ def recompute_tiers(
     if pg:
         # Waits for a run in progress; this one then starts from that run's committed result.
         session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
-        # The grouped join of a large window is the whole cost; let it hash in memory.
+        # The grouped join of a large window is the whole cost; let it hash in memory. JIT
+        # would spend seconds compiling the ladder's CASE trees to save less than that.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
+        session.execute(text("SET LOCAL jit = off"))
     ladder = active_ladder(session)
     result = RecomputeResult()
     if not ladder:
         return result
     if grace is None:
         grace = timedelta(days=ladder_settings(session).demotion_grace_days)
+    # Two steps, each a temporary table the planner then knows the size of: the figures
+    # (one grouped pass over the window's commissions), then the plan (one pass over creators).
+    session.execute(text(f"DROP TABLE IF EXISTS {_FIGURES}"))
     session.execute(text(f"DROP TABLE IF EXISTS {_CALC}"))
-    session.execute(_CreateTempTableAs(_CALC, _plan(session, ladder, now, grace)))
+    session.execute(_CreateTempTableAs(_FIGURES, select(creator_metrics(session, now))))
+    if pg:
+        session.execute(text(f"ANALYZE {_FIGURES}"))
+    session.execute(_CreateTempTableAs(_CALC, _plan(ladder, now, grace)))
     if pg:
         session.execute(text(f"ANALYZE {_CALC}"))
 
@@ -409,6 +432,7 @@ def recompute_tiers(
     )
     counts = dict(session.execute(select(_calc.c.kind, func.count()).group_by(_calc.c.kind)).all())
     session.execute(text(f"DROP TABLE {_CALC}"))
+    session.execute(text(f"DROP TABLE {_FIGURES}"))
     result.creators = session.scalar(select(func.count(Creator.id))) or 0
     result.promoted = counts.get("promoted", 0)
     result.demoted = counts.get("demoted", 0)
