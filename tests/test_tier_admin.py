@@ -411,3 +411,34 @@ def test_leaderboard_window_is_ninety_days(app, board):
         later = leaderboard(db.session, utcnow() + timedelta(days=88))
         assert [r.handle for r in later] == []
         db.session.remove()
+
+
+def test_the_cached_board_drops_a_creator_who_opts_out_at_once(app, board):
+    client = app.test_client()
+    assert _rows(client.get("/leaderboard").get_data(as_text=True)) == ["ana", "ben", "dora"]
+    with app.app_context():
+        # New sales do not show until the cache expires...
+        ana = db.session.scalar(select(Creator).where(Creator.handle == "ana"))
+        _sale(
+            ana,
+            1,
+            base=5_000_00,
+            amount=0,
+            currency="USD",
+            status=CommissionStatus.PENDING,
+            days_ago=1,
+            n=[900],
+            category="audio",
+        )
+        db.session.commit()
+        db.session.remove()
+    page = client.get("/leaderboard").get_data(as_text=True)
+    assert page.index("@ben<") < page.index("@ana<")
+    # ... but an opt-out does, and the ranks close up.
+    ben = app.test_client()
+    login(ben, "ben@example.com", factories.PASSWORD)
+    token = csrf_token(ben, "/creator/profile")
+    assert ben.post("/creator/leaderboard", data={"csrf_token": token}).status_code == 302
+    page = client.get("/leaderboard").get_data(as_text=True)
+    assert _rows(page) == ["ana", "dora"]
+    assert '<td class="num">1</td><td>Ana' in page

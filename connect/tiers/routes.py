@@ -7,12 +7,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from redis import Redis
 from sqlalchemy import select
 
 from connect.accounts.models import Role
 from connect.campaigns.services import discover_categories
 from connect.core.geo import country_choices, is_country
-from connect.core.jobs import enqueue_after_commit
+from connect.core.jobs import enqueue_after_commit, redis_connection
 from connect.core.money import MoneyError, exponent, parse_major
 from connect.core.policy import creator_required, public, role_required
 from connect.core.time import utcnow
@@ -23,9 +24,9 @@ from connect.tiers.models import Tier
 from connect.tiers.services import (
     TierError,
     TierInput,
+    cached_leaderboard,
     ladder_overview,
     ladder_settings,
-    leaderboard,
     request_recompute,
     restore_tier,
     retire_tier,
@@ -212,6 +213,13 @@ def restore(tier_id: int) -> Any:
 # --- the leaderboard ---------------------------------------------------------------------------
 
 
+def _cache() -> Redis | None:
+    try:
+        return redis_connection()
+    except RuntimeError:  # no Redis configured: compute the board on every request
+        return None
+
+
 @bp.get("/leaderboard")
 @public
 def board() -> Any:
@@ -225,7 +233,7 @@ def board() -> Any:
     if category and category not in categories:
         errors.append(_("Choose a category from the list."))
         category = ""
-    rows = leaderboard(db.session, utcnow(), country=country, category=category)
+    rows = cached_leaderboard(db.session, _cache(), utcnow(), country=country, category=category)
     me = None
     if current_user.is_authenticated and current_user.role == Role.CREATOR:
         me = db.session.scalar(select(Creator).where(Creator.user_id == current_user.id))
@@ -247,7 +255,7 @@ def optin(creator: Creator) -> Any:
     form = LeaderboardOptInForm()
     if not form.validate_on_submit():
         abort(400)
-    set_leaderboard_optin(db.session, creator, bool(form.show.data))
+    set_leaderboard_optin(db.session, creator, bool(form.show.data), _cache())
     if form.show.data:
         flash(_("You are shown on the public leaderboard."), "success")
     else:

@@ -16,13 +16,17 @@ single grouped query over all creators.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import json
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import (
     Executable,
     Integer,
@@ -791,6 +795,65 @@ def leaderboard(
     ]
 
 
-def set_leaderboard_optin(session: Session, creator: Creator, show: bool) -> None:
-    """The creator's own choice to appear on the public leaderboard (default: not shown)."""
+LEADERBOARD_TTL = 600
+_BOARD_KEY = "connect:leaderboard:v1:{generation}:{country}:{category}"
+#: Bumped when a creator opts in or out: every cached board is then stale at once.
+_BOARD_GENERATION = "connect:leaderboard:v1:generation"
+
+
+def cached_leaderboard(
+    session: Session,
+    cache: Redis | None,
+    now: datetime,
+    *,
+    country: str = "",
+    category: str = "",
+) -> list[LeaderboardRow]:
+    """`leaderboard`, computed at most once per LEADERBOARD_TTL per filter (the page is public
+    and the grouped query reads the whole window), shared through Redis; computed directly
+    when Redis is down.
+
+    The cached rows are checked against the creators' current choice on every read, so a
+    creator who opts out disappears at once, never after the cache expires."""
+    rows: list[LeaderboardRow] | None = None
+    key = ""
+    if cache is not None:
+        try:
+            generation = int(cache.get(_BOARD_GENERATION) or 0)
+            key = _BOARD_KEY.format(
+                generation=generation, country=country or "-", category=category or "-"
+            )
+            raw = cache.get(key)
+        except RedisError:
+            cache = None
+        else:
+            if raw:
+                rows = [LeaderboardRow(**r) for r in json.loads(raw)]
+    if rows is None:
+        rows = leaderboard(session, now, country=country, category=category)
+        if cache is not None:
+            with contextlib.suppress(RedisError):
+                cache.set(key, json.dumps([asdict(r) for r in rows]), ex=LEADERBOARD_TTL)
+    shown = set(
+        session.scalars(
+            select(Creator.id).where(
+                Creator.id.in_([r.creator_id for r in rows]),
+                Creator.public_leaderboard.is_(True),
+                Creator.status == CreatorStatus.APPROVED,
+            )
+        )
+    )
+    kept = [r for r in rows if r.creator_id in shown]
+    return [replace(r, rank=i) for i, r in enumerate(kept, start=1)]
+
+
+def set_leaderboard_optin(
+    session: Session, creator: Creator, show: bool, cache: Redis | None = None
+) -> None:
+    """The creator's own choice to appear on the public leaderboard (default: not shown).
+    Cached boards are dropped so an opt-in shows at once (an opt-out needs no cache: every
+    read filters on the current choice)."""
     creator.public_leaderboard = show
+    if cache is not None:
+        with contextlib.suppress(RedisError):
+            cache.incr(_BOARD_GENERATION)
