@@ -195,6 +195,29 @@ def load_data(session: Any, n_creators: int, n_entries: int, seed: float, now: d
     session.commit()
 
 
+def reset_state(session: Any) -> datetime:
+    """Back to the state `load_data` left (for --reuse): the creators' tiers and grace clocks
+    of the imagined earlier run, no history, no notifications. Returns the load's `now`."""
+    from sqlalchemy import text
+
+    now = session.execute(text("SELECT max(ordered_at) FROM orders")).scalar_one()
+    now = now + timedelta(seconds=1)
+    session.execute(text("TRUNCATE tier_history, notifications"))
+    session.execute(
+        text(
+            """
+            UPDATE creators SET
+                tier_id = CASE WHEN id % 5 = 0 THEN NULL ELSE 1 + (id * 7) % 5 END,
+                tier_below_since = CASE WHEN id % 5 <> 0 AND id % 25 < 5
+                                        THEN CAST(:old AS timestamptz) END
+            """
+        ),
+        {"old": now - timedelta(days=45)},
+    )
+    session.commit()
+    return now
+
+
 def vacuum_analyze(engine: Any) -> None:
     from sqlalchemy import text
 
@@ -369,6 +392,22 @@ def make_app(database_url: str, instance: Path) -> Any:
     return create_app()
 
 
+def database_exists(base: str, name: str) -> bool:
+    import psycopg
+
+    from tests.support.services import _pg_conninfo
+
+    with psycopg.connect(**_pg_conninfo(base, "postgres"), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return found is not None
+
+
+def database_url(base: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(base)._replace(path="/" + name))
+
+
 @contextlib.contextmanager
 def quiet_logs() -> Any:
     import logging
@@ -389,13 +428,18 @@ def run_size(
     from tests.support.services import create_database
 
     log(f"--- {n_creators:,} creators / {n_entries:,} entries in database {db_name}")
-    url = create_database(base, db_name)
+    reuse = args.reuse and database_exists(base, db_name)
+    url = database_url(base, db_name) if reuse else create_database(base, db_name)
     app = make_app(url, tmp / db_name)
     with quiet_logs(), app.app_context():
-        upgrade()
-        now = datetime.now(UTC)
         started = time.perf_counter()
-        load_data(db.session, n_creators, n_entries, args.seed, now)
+        if reuse:
+            now = reset_state(db.session)
+            log("reused the loaded database (tiers and grace clocks reset)")
+        else:
+            upgrade()
+            now = datetime.now(UTC)
+            load_data(db.session, n_creators, n_entries, args.seed, now)
         db.session.remove()
         vacuum_analyze(db.engine)
         load_seconds = time.perf_counter() - started
@@ -489,11 +533,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db-name", default="connect_bench_tiers")
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed() value")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse databases kept by an earlier --keep run of the same sizes (implies --keep)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.keep = args.keep or args.reuse
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()
