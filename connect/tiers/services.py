@@ -368,8 +368,9 @@ def recompute_tiers(
     session: Session, now: datetime, *, grace: timedelta | None = None
 ) -> RecomputeResult:
     """Move every creator to the tier their trailing figures earn, set-based: one grouped
-    query plans every change into a temporary table, then one INSERT ... SELECT writes the
-    history, one the notifications and one UPDATE ... FROM the creators.
+    pass over the window's commissions (into a temporary table), one pass over the creators
+    that plans every change (another), then one INSERT ... SELECT writes the history, one the
+    notifications and one UPDATE ... FROM the creators. No query per creator.
 
     The caller commits: the whole run is one transaction, so a killed run changes nothing.
     Safe to run twice: a second run finds nothing to change. `grace` overrides the admin's
