@@ -280,19 +280,50 @@ def time_bare(engine: Any, now: datetime, repeats: int = 3) -> Bare:
 class Run:
     seconds: float
     result: dict[str, int]
+    #: (statement, seconds), in the order they ran, the commit last.
+    statements: list[tuple[str, float]]
+
+
+def _label(statement: str) -> str:
+    words = " ".join(statement.split()).split(" ")
+    verb = words[0].upper()
+    if verb in {"INSERT", "CREATE"}:
+        return " ".join(words[:5])
+    if verb == "UPDATE":
+        return " ".join(words[:2])
+    if verb == "SELECT" and "FROM" in words:
+        return "SELECT ... FROM " + words[words.index("FROM") + 1]  # noqa: S608 - a label
+    return " ".join(words[:4])
 
 
 def run_recompute(app: Any, now: datetime) -> Run:
+    from sqlalchemy import event
+
     from connect.extensions import db
     from connect.tiers.services import recompute_tiers
 
+    spent: list[tuple[str, float]] = []
+    marks: list[float] = []
+
+    def before(*args: Any) -> None:
+        marks.append(time.perf_counter())
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        spent.append((_label(statement), time.perf_counter() - marks.pop()))
+
     with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", before)
+        event.listen(db.engine, "after_cursor_execute", after)
         started = time.perf_counter()
         result = recompute_tiers(db.session, now)
+        committing = time.perf_counter()
         db.session.commit()
         seconds = time.perf_counter() - started
+        spent.append(("COMMIT", time.perf_counter() - committing))
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "after_cursor_execute", after)
         db.session.remove()
-    return Run(seconds, vars(result))
+    return Run(seconds, vars(result), spent)
 
 
 def checks(session: Any, now: datetime, sample: int = 2000) -> dict[str, Any]:
@@ -486,7 +517,11 @@ def size_block(r: Result) -> list[str]:
         f"  recompute     : {f.seconds:.2f} s ({r.us_per_creator:.1f} us/creator; goal < "
         f"{GOAL_SECONDS:.0f} s{missed}) {f.result}",
         f"  ratio recompute / bare select: {f.seconds / r.bare.seconds:.2f}x",
+        "  where the first run's time went: "
+        + "; ".join(f"{label} {sec:.2f} s" for label, sec in f.statements if sec >= 0.05),
         f"  second run    : {s.seconds:.2f} s {s.result}",
+        "  where the second run's time went: "
+        + "; ".join(f"{label} {sec:.2f} s" for label, sec in s.statements if sec >= 0.05),
         f"  checks: tiers {c['by_tier']}; history {c['history']:,}, notifications "
         f"{c['notifications']:,}, moves {moves:,}"
         + (" OK" if c["history"] == c["notifications"] == moves else " DIFFER"),
