@@ -347,9 +347,8 @@ def checks(session: Any, now: datetime, sample: int = 2000) -> dict[str, Any]:
         ).all()
     )
     m = creator_metrics(session, now)
-    ids = [1, 2, 3, 10, 100] + [
-        1 + (i * 7919) % one("SELECT count(*) FROM creators") for i in range(sample)
-    ]
+    total = one("SELECT count(*) FROM creators")
+    ids = [1, 2, 3, 10, 100] + [1 + (i * 7919) % total for i in range(sample)]
     rows = session.execute(
         select(
             Creator.id,
