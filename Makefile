@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/redirect/run.py
 	$(BIN)/python bench/attribution/run.py
 	$(BIN)/python bench/payouts/run.py
+	$(BIN)/python bench/tiers/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

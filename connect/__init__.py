@@ -115,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
     from connect.payouts.routes import bp as payouts_bp
     from connect.promos.routes import bp as promos_bp
     from connect.samples.routes import bp as samples_bp
+    from connect.tiers.routes import bp as tiers_bp
     from connect.tracking.routes import bp as tracking_bp
     from connect.tracking.routes import init_tracking
     from connect.webhooks.routes import bp as webhooks_bp
@@ -135,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
         dashboards_bp,
         finance_bp,
         statements_bp,
+        tiers_bp,
         tracking_bp,
         samples_bp,
         bounties_bp,

@@ -24,7 +24,7 @@ from connect.notifications.models import Notification
 from connect.payouts.models import Payout, PayoutBatch, PayoutFile, PayoutMethod, StripeEvent
 from connect.promos.models import PromoCode, PromoSettings
 from connect.samples.models import SampleRequest
-from connect.tiers.models import Tier, TierHistory
+from connect.tiers.models import Tier, TierHistory, TierSettings
 from connect.tracking.models import Click, Link
 from connect.webhooks.models import (
     WebhookAttempt,

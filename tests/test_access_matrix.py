@@ -528,6 +528,15 @@ MATRIX: dict[str, tuple[str, dict[str, int]]] = {
         only({"brand_x": 200, "brand_y": 404}),
     ),
     "/finance/dashboard": ("/finance/dashboard", only({"finance": 200, "admin": 200})),
+    "/admin/tiers": ("/admin/tiers", only({"admin": 200})),
+    "/admin/tiers/new": ("/admin/tiers/new", only({"admin": 200})),
+    "/admin/tiers/<int:tier_id>": ("/admin/tiers/1", only({"admin": 404})),
+    "/admin/tiers/<int:tier_id>/retire": ("/admin/tiers/1/retire", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers/<int:tier_id>/restore": ("/admin/tiers/1/restore", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers/settings": ("/admin/tiers/settings", dict.fromkeys(ACTORS, 405)),
+    "/admin/tiers/recompute": ("/admin/tiers/recompute", dict.fromkeys(ACTORS, 405)),
+    "/leaderboard": ("/leaderboard", ALL),
+    "/creator/leaderboard": ("/creator/leaderboard", dict.fromkeys(ACTORS, 405)),
 }
 
 

@@ -40,7 +40,7 @@ from connect.ledger.services import balances_by_kind, creator_balances
 from connect.payouts.models import PayoutMethod
 from connect.payouts.services import minimum_minor
 from connect.tiers.models import Tier
-from connect.tiers.services import creator_metrics
+from connect.tiers.services import active_ladder, creator_metrics, ladder_settings
 from connect.tracking.models import Click, Link
 
 DEFAULT_RANGE_DAYS = 30
@@ -438,21 +438,23 @@ class TierProgress:
 def tier_progress(session: Session, creator: Creator, now: datetime) -> TierProgress | None:
     """Where the creator stands on the ladder, with the same trailing figures the tier recompute
     uses (`connect.tiers.services.creator_metrics`). None when no ladder is configured."""
-    ladder = list(session.scalars(select(Tier).order_by(Tier.rank)))
+    ladder = active_ladder(session)
     if not ladder:
         return None
-    metrics = creator_metrics(session, now)
+    reference = ladder_settings(session).reference_currency
+    metrics = creator_metrics(session, now, reference)
     row = session.execute(
         select(metrics.c.sales, metrics.c.earnings).where(metrics.c.creator_id == creator.id)
     ).first()
     sales, earnings = (row[0] or 0, row[1] or 0) if row is not None else (0, 0)
-    current = next((t for t in ladder if t.id == creator.tier_id), None)
+    # A retired current tier is still where the creator stands until the next recompute.
+    current = session.get(Tier, creator.tier_id) if creator.tier_id else None
     rank = current.rank if current else ladder[0].rank - 1
     upper = [t for t in ladder if t.rank > rank]
     return TierProgress(
         current=current,
         next=upper[0] if upper else None,
-        reference_currency=ladder[0].reference_currency,
+        reference_currency=reference,
         sales=_half_up(Decimal(sales)),
         earnings=_half_up(Decimal(earnings)),
         audience=creator.audience_size,
