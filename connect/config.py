@@ -127,6 +127,8 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         "IP_HASH_KEY": settings.ip_hash_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": settings.redis_url,
+        # Lua scripts on the click buffer; `connect dev` turns them off on fakeredis.
+        "REDIS_SCRIPTING": os.environ.get("REDIS_SCRIPTING", "1") != "0",
         "S3_ENDPOINT_URL": settings.s3_endpoint_url,
         "S3_BUCKET": settings.s3_bucket,
         "S3_REGION": settings.s3_region,

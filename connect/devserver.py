@@ -61,6 +61,7 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
             start_new_session=True,
         )
     else:
+        os.environ["REDIS_SCRIPTING"] = "0"  # fakeredis's TCP server has no Lua
         proc = subprocess.Popen(  # noqa: S603
             [
                 sys.executable,

@@ -659,3 +659,16 @@ def test_concurrent_drainers_store_each_click_once(app, client, shop):
         assert db.session.scalar(select(func.count()).select_from(Click)) == 300
         assert db.session.scalar(select(func.count(func.distinct(Click.click_id)))) == 300
         assert redis_connection().xlen(STREAM) == 0
+
+
+def test_without_lua_the_redirect_reads_then_appends(app, client, shop, monkeypatch):
+    # `connect dev` on fakeredis (no Lua): a GET, then an XADD, with the same outcome.
+    monkeypatch.setattr(app.extensions["connect_redirector"], "_follow", None)
+    for _ in range(2):  # a miss (loads and caches the target), then a cached hit
+        resp = client.get(f"/r/{shop['code']}", headers={"User-Agent": BROWSER})
+        assert resp.status_code == 302
+    assert client.get("/r/ZZZZZZZZZZ").status_code == 404
+    with app.app_context():
+        entries = redis_connection().xrange(STREAM)
+    assert [int(fields[b"l"]) for _, fields in entries] == [shop["link"]] * 2
+    assert drain(app) == 2

@@ -147,7 +147,9 @@ class Redirector:
         self.redis = (
             Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.5) if url else None
         )
-        self._follow = self.redis.register_script(_FOLLOW_SCRIPT) if self.redis else None
+        # Off only for the first run's in-memory fakeredis, which has no Lua: a GET, then XADD.
+        scripting = self.redis is not None and app.config["REDIS_SCRIPTING"]
+        self._follow = self.redis.register_script(_FOLLOW_SCRIPT) if scripting else None
         self.redis_ttl = int(app.config["LINK_REDIS_CACHE_SECONDS"])
         self.local = LinkCache(ttl=app.config["LINK_CACHE_SECONDS"])
         self.spool_dir = Path(app.instance_path) / "click-spool"
@@ -166,9 +168,9 @@ class Redirector:
         """The target of `code`, its click handed over for storage; None, and no click kept,
         when the code has no active link with a safe destination."""
         payload = json.dumps(click, separators=(",", ":"))
-        if self._follow is not None and time.monotonic() >= self._redis_down_until:
+        if self.redis is not None and time.monotonic() >= self._redis_down_until:
             try:
-                cached = self._follow(keys=[LINK_KEY + code, STREAM], args=[payload])
+                cached = self._cached_follow(code, payload)
                 if cached is not None:
                     return None if cached == NO_LINK else LinkTarget.decode(cached)
                 target = self._load(code)
@@ -192,6 +194,15 @@ class Redirector:
         if target is not None:
             self._store_directly({**click, "l": target.link_id})
         return target
+
+    def _cached_follow(self, code: str, payload: str) -> bytes | None:
+        if self._follow is not None:
+            return self._follow(keys=[LINK_KEY + code, STREAM], args=[payload])
+        cached = self.redis.get(LINK_KEY + code)  # type: ignore[union-attr]
+        if cached is not None and cached != NO_LINK:
+            link_id = LinkTarget.decode(cached).link_id
+            self.redis.xadd(STREAM, {"l": link_id, "c": payload})  # type: ignore[union-attr]
+        return cached
 
     def forget(self, codes: Iterable[str]) -> None:
         """Drop cached targets (called after the commit of a change that affects them)."""
