@@ -499,6 +499,7 @@ class Pipeline:
     commit_seconds: float
     commits: int
     profile: str = ""
+    workers: int = 1
 
     @property
     def per_second(self) -> float:
@@ -691,6 +692,67 @@ class Result:
         return 1000 * self.pipeline.seconds / max(1, self.pipeline.orders)
 
 
+def _parallel_worker(
+    url: str, instance: str, now: datetime, batch_size: int, go: Any, out: Any
+) -> None:
+    """One attribution process of --workers: its own app and connections, started together."""
+    from sqlalchemy import text
+
+    from connect.conversions.tasks import attribute_orders
+    from connect.extensions import db
+
+    app = make_app(url, Path(instance))
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))  # connected before the start signal
+        go.wait()
+        cpu = time.process_time()
+        total = attribute_orders(db.session, now, batch_size=batch_size)
+        out.put((time.perf_counter(), time.process_time() - cpu, vars(total)))
+        db.session.remove()
+
+
+def run_parallel(url: str, instance: Path, now: datetime, batch_size: int, workers: int) -> Any:
+    """The pipeline in `workers` processes at once (FOR UPDATE SKIP LOCKED shares the orders out).
+    Wall time from the common start to the last process done; no SQL breakdown."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    go, out = context.Event(), context.Queue()
+    procs = [
+        context.Process(
+            target=_parallel_worker, args=(url, str(instance), now, batch_size, go, out)
+        )
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    time.sleep(3)  # every process built its app and connected
+    started = time.perf_counter()
+    go.set()
+    finished = [out.get(timeout=3600) for _ in procs]
+    for proc in procs:
+        proc.join()
+    seconds = max(end for end, _, _ in finished) - started
+    totals = {key: sum(r[key] for _, _, r in finished) for key in finished[0][2]}
+    return Pipeline(
+        seconds=seconds,
+        python_cpu=sum(cpu for _, cpu, _ in finished),
+        backend_cpu=0.0,
+        orders=totals["orders"],
+        attributed=totals["attributed"],
+        unattributed=totals["unattributed"],
+        deferred=totals["deferred"],
+        held=totals["held"],
+        commissions=totals["commissions"],
+        batch_seconds=[],
+        sql_seconds={},
+        sql_calls={},
+        commit_seconds=0.0,
+        commits=0,
+        workers=workers,
+    )
+
+
 def make_app(database_url: str, instance: Path) -> Any:
     os.environ.update(
         {
@@ -752,7 +814,10 @@ def run_size(
         warm_pipeline_tables(db.engine)
         log(f"attribute_orders(batch_size={args.batch_size}) ...")
         now = datetime.now(UTC)
-        pipeline = run_pipeline(app, SqlMeter(), now, args.batch_size, args.profile)
+        if args.workers > 1:
+            pipeline = run_parallel(url, tmp / db_name, now, args.batch_size, args.workers)
+        else:
+            pipeline = run_pipeline(app, SqlMeter(), now, args.batch_size, args.profile)
         after = machine()
         log(
             f"pipeline: {pipeline.orders:,} orders in {pipeline.seconds:.2f} s = "
@@ -788,16 +853,25 @@ def size_block(r: Result) -> list[str]:
         f"  attribution   : {p.seconds:.2f} s for {p.orders:,} orders = "
         f"{p.per_second:,.0f} orders/s ({r.ms_per_order:.3f} ms/order; goal >= "
         f"{GOAL_ORDERS_PER_S:,}/s{'' if p.per_second >= GOAL_ORDERS_PER_S else ': MISSED'})",
-        f"  ratio attribution / bare select: {r.ratio:.1f}x",
-        f"  CPU: bench process {p.python_cpu:.2f} s, PostgreSQL backend {p.backend_cpu:.2f} s "
-        f"(wall {p.seconds:.2f} s)",
-        f"  batches: {len(p.batch_seconds)} x {p.orders // max(1, len(p.batch_seconds)):,}; "
-        f"seconds min {min(batches):.3f} median {statistics.median(batches):.3f} "
-        f"max {max(batches):.3f}; first 5 avg {statistics.mean(head):.3f}, "
-        f"last 5 avg {statistics.mean(tail):.3f}",
-        f"  time inside SQL execute {sql_total:.2f} s, commits {p.commit_seconds:.2f} s "
-        f"({p.commits}), the rest (Python, ORM, flush bookkeeping) {other:.2f} s",
+        f"  ratio attribution / bare select: {r.ratio:.1f}x"
+        + (f"  ({p.workers} attribution processes side by side)" if p.workers > 1 else ""),
     ]
+    if p.workers > 1:
+        lines.append(
+            f"  CPU of the {p.workers} processes {p.python_cpu:.2f} s (wall {p.seconds:.2f} s); "
+            "no per-batch or per-statement breakdown in this mode (run --workers 1 for it)"
+        )
+    else:
+        lines += [
+            f"  CPU: bench process {p.python_cpu:.2f} s, PostgreSQL backend "
+            f"{p.backend_cpu:.2f} s (wall {p.seconds:.2f} s)",
+            f"  batches: {len(p.batch_seconds)} x {p.orders // max(1, len(p.batch_seconds)):,}; "
+            f"seconds min {min(batches):.3f} median {statistics.median(batches):.3f} "
+            f"max {max(batches):.3f}; first 5 avg {statistics.mean(head):.3f}, "
+            f"last 5 avg {statistics.mean(tail):.3f}",
+            f"  time inside SQL execute {sql_total:.2f} s (COPY not included), commits "
+            f"{p.commit_seconds:.2f} s ({p.commits}), the rest (Python, ORM, COPY) {other:.2f} s",
+        ]
     top = sorted(p.sql_seconds.items(), key=lambda kv: -kv[1])[:12]
     for label, seconds in top:
         lines.append(f"      {seconds:7.2f} s {p.sql_calls[label]:6d} calls  {label[:110]}")
@@ -862,6 +936,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db-name", default="connect_bench_attribution")
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed() value")
     parser.add_argument("--profile", action="store_true", help="run the pipeline under cProfile")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="attribution processes side by side (as several RQ workers would run it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     return parser.parse_args(argv)
 

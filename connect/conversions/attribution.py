@@ -533,9 +533,20 @@ def _hold_reason(
 def _campaign_terms(session: Session, ids: set[int]) -> dict[int, CampaignTerms]:
     if not ids:
         return {}
-    # Locked in id order: concurrent batches charge a budget one after the other, never both.
-    campaigns = session.scalars(
-        select(Campaign).where(Campaign.id.in_(ids)).order_by(Campaign.id).with_for_update()
+    # Campaigns with a budget are locked, in id order: concurrent batches charge a budget one
+    # after the other, never both. The others are only read, so two attribution workers run
+    # side by side instead of queueing on every campaign they share.
+    campaigns = list(
+        session.scalars(
+            select(Campaign)
+            .where(Campaign.id.in_(ids), Campaign.budget_minor.is_not(None))
+            .order_by(Campaign.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    campaigns += session.scalars(
+        select(Campaign).where(Campaign.id.in_(ids), Campaign.budget_minor.is_(None))
     ).all()
     terms = {c.id: CampaignTerms(c) for c in campaigns}
     for campaign_id, product_id in session.execute(
