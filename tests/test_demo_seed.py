@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from connect import create_app
 from connect.accounts.models import Role, User
+from connect.bounties.models import Task, TaskAssignment, TaskStatus
 from connect.brands.models import Brand, BrandDomain, Product
 from connect.campaigns.models import Campaign, CampaignProduct, CampaignRate
 from connect.content.models import Content
@@ -27,6 +28,8 @@ from connect.creators.models import Creator, CreatorStatus
 from connect.demo import DEMO_PASSWORD, default_tiers, seed_demo
 from connect.extensions import db
 from connect.fx.models import FxRate
+from connect.promos.models import PromoCode
+from connect.samples.models import SampleRequest
 from connect.tiers.models import Tier
 from connect.tracking.models import Click, Link
 
@@ -134,6 +137,7 @@ def _fingerprint() -> dict[str, Any]:
         "fx": s.execute(
             select(FxRate.day, FxRate.currency, FxRate.rate).order_by(FxRate.day, FxRate.currency)
         ).all(),
+        "promo_codes": s.scalars(select(PromoCode.code).order_by(PromoCode.code)).all(),
     }
 
 
@@ -170,6 +174,11 @@ def test_counts_are_in_the_asked_ranges(demo: Seeded) -> None:
     bots = db.session.scalar(select(func.count()).where(Click.is_bot))
     assert 0.01 < bots / _count(Click) < 0.06
     assert db.session.scalar(select(func.count()).where(Click.is_duplicate)) > 0
+    # The other programmes, made through their services: codes, open paid tasks, samples.
+    assert _count(PromoCode) >= 20
+    assert db.session.scalar(select(func.count()).where(Task.status == TaskStatus.OPEN)) >= 2
+    assert _count(TaskAssignment) >= 1
+    assert 1 <= _count(SampleRequest) <= 4
 
 
 @sqlite

@@ -7,6 +7,7 @@ aside, which the database assigns), so screenshots and manual test scripts stay 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from connect.accounts.models import Role, User
 from connect.accounts.services import create_user
+from connect.bounties.models import TaskKind, TaskStatus
+from connect.bounties.services import TaskError, TaskInput, apply, create_task, set_task_status
 from connect.brands.models import Brand, BrandDomain, BrandMember, BrandRole, BrandStatus, Product
 from connect.campaigns.models import (
     Campaign,
@@ -43,6 +46,10 @@ from connect.core.time import utcnow
 from connect.creators.models import Creator, CreatorStatus, SocialAccount, SocialPlatform
 from connect.fx.models import FxRate
 from connect.payouts.models import PayoutMethod, Rail
+from connect.promos.codes import ALPHABET
+from connect.promos.models import CodeOrigin
+from connect.promos.services import PromoError, issue_code
+from connect.samples.services import AddressInput, SampleError, request_sample
 from connect.tiers.models import Tier
 from connect.tiers.services import default_tiers
 from connect.tracking.models import Click, Link, LinkStatus
@@ -525,6 +532,7 @@ def seed_demo(session: Session, *, seed: int = 7, now: datetime | None = None) -
     clicks = _seed_clicks(session, demo)
     _seed_orders(session, demo, clicks)
     _seed_fx_rates(session, demo)
+    _seed_programmes(session, demo)
     session.flush()
 
     return {
@@ -1482,3 +1490,95 @@ def _busiest_creator_email(demo: _Demo, clicks: list[dict[str, Any]]) -> str:
     approved = [c for c in demo.creators if c.status is CreatorStatus.APPROVED]
     best = max(approved, key=lambda c: (counts[c.id], -c.id))
     return best.user.email
+
+
+def _seed_programmes(session: Session, demo: _Demo) -> None:
+    """Promo codes, paid content tasks and sample requests, made through their services so the
+    demo shows what their rules allow. Codes come from the demo's random generator (the same
+    seed gives the same codes); a rule that refuses one item skips it."""
+    owners = {
+        brand.id: session.scalar(select(User.id).where(User.email == email))
+        for (brand, _), email in zip(demo.brands, demo.brand_owner_emails, strict=False)
+    }
+    today = demo.today
+    for creator in demo.creators:
+        for campaign, _ in demo.approved.get(creator.id, [])[:2]:
+            code = "".join(demo.rng.choice(ALPHABET) for _ in range(8))
+            try:
+                with session.begin_nested():
+                    issue_code(
+                        session,
+                        campaign,
+                        creator.id,
+                        code=code,
+                        discount_bps=demo.rng.choice((500, 1000, 1500)),
+                        valid_from=today - timedelta(days=30),
+                        valid_until=today + timedelta(days=60),
+                        origin=CodeOrigin.BRAND,
+                        actor_id=owners[campaign.brand_id],
+                        today=today,
+                    )
+            except PromoError:
+                continue
+    tasks = []
+    for campaign, _ in demo.campaigns[:3]:
+        try:
+            with session.begin_nested():
+                task = create_task(
+                    session,
+                    campaign.brand_id,
+                    TaskInput(
+                        campaign_id=campaign.id,
+                        kind=TaskKind.REVIEW,
+                        title=f"Honest review: {campaign.name}"[:120],
+                        brief="Film an honest **review** of one product of the campaign.",
+                        fee_minor=15_000,
+                        currency=campaign.currency,
+                        slots=3,
+                        deadline=today + timedelta(days=21),
+                        countries=[],
+                        min_tier_id=None,
+                        source_content_id=None,
+                    ),
+                    actor_id=owners[campaign.brand_id],
+                    today=today,
+                )
+                set_task_status(
+                    session, task, TaskStatus.OPEN, actor_id=owners[campaign.brand_id], today=today
+                )
+                tasks.append(task)
+        except TaskError:
+            continue
+    samples = 0
+    for creator in demo.creators:
+        for campaign, _ in demo.approved.get(creator.id, []):
+            products = demo.covered.get(campaign.id) or demo.products.get(campaign.brand_id, [])
+            for task in tasks:
+                if task.campaign_id == campaign.id:
+                    with contextlib.suppress(TaskError), session.begin_nested():
+                        apply(session, task, creator, "", actor_id=creator.user_id, today=today)
+            if samples >= 4 or not products:
+                continue
+            try:
+                with session.begin_nested():
+                    request_sample(
+                        session,
+                        creator,
+                        campaign.id,
+                        products[0].id,
+                        AddressInput(
+                            shipping_country=creator.country,
+                            recipient_name=creator.display_name,
+                            address_line1="1 Demo Street",
+                            address_line2="",
+                            city="Demo City",
+                            region="",
+                            postal_code="10001",
+                            phone="",
+                        ),
+                        actor_id=creator.user_id,
+                        now=demo.now,
+                    )
+                    samples += 1
+            except SampleError:
+                continue
