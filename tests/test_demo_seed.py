@@ -326,3 +326,22 @@ def test_seed_runs_on_postgresql() -> None:
         select(func.count()).select_from(OrderLine).outerjoin(Order).where(Order.id.is_(None))
     )
     assert orphan_lines == 0
+
+
+@sqlite
+def test_first_run_jobs_leave_readable_rows_on_sqlite(demo: Seeded) -> None:
+    """The jobs `make run` starts (attribution, approval, tiers) on the SQLite default: every
+    creator still loads (a CAST to DATETIME once stored the year as an integer)."""
+    from connect.conversions.tasks import approve_commissions, attribute_orders
+    from connect.tiers.services import recompute_tiers
+
+    attribute_orders(db.session, NOW)
+    approve_commissions(db.session, NOW)
+    result = recompute_tiers(db.session, NOW)
+    db.session.flush()
+    assert result.grace_started + result.promoted + result.demoted > 0
+    db.session.expire_all()
+    creators = db.session.scalars(select(Creator)).all()
+    graced = [c.tier_below_since for c in creators if c.tier_below_since is not None]
+    assert graced, "the demo has creators below their tier's thresholds"
+    assert all(isinstance(at, datetime) and at.tzinfo is not None for at in graced)

@@ -346,7 +346,9 @@ def _plan(ladder: list[Tier], now: datetime, grace: timedelta) -> Any:
         (due, earned_id),
         else_=c.tier_id,
     )
-    typed_now = cast(literal(now, UTCDateTime()), UTCDateTime())
+    # A typed bind, not CAST: SQLite's CAST(... AS DATETIME) has NUMERIC affinity and turns
+    # '2026-11-25 12:00:00' into 2026.
+    typed_now = literal(now, UTCDateTime())
     below_since = case(
         # Moved off a retired tier to one they still do not earn: the grace clock runs on.
         (and_(retired, c.earned_rank < c.fallback_rank), func.coalesce(c.below_since, typed_now)),
