@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
+
 GOAL_ORDERS_PER_S = 5_000
 DOMAIN = "shop.bench.example"
 N_CREATORS = 1_000
@@ -61,10 +63,6 @@ N_LINKS = 10_000
 N_PRODUCTS = 1_000
 N_CAMPAIGNS = 10
 CATEGORIES = [f"cat{i}" for i in range(10)]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def machine() -> str:
@@ -389,13 +387,6 @@ def load_data(session: Any, n_clicks: int, n_orders: int, seed: float, now: date
         visitors=max(1, n_clicks // 4),
     )
     session.commit()
-
-
-def vacuum_analyze(engine: Any) -> None:
-    from sqlalchemy import text
-
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
 
 
 def table_counts(session: Any) -> dict[str, int]:
@@ -751,30 +742,6 @@ def run_parallel(url: str, instance: Path, now: datetime, batch_size: int, worke
         commits=0,
         workers=workers,
     )
-
-
-def make_app(database_url: str, instance: Path) -> Any:
-    os.environ.update(
-        {
-            "CONNECT_ENV": "testing",
-            "DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
-            "CONNECT_INSTANCE_PATH": str(instance),
-        }
-    )
-    from connect import create_app
-
-    return create_app()
-
-
-@contextlib.contextmanager
-def quiet_logs() -> Any:
-    import logging
-
-    logging.disable(logging.INFO)  # alembic configures its own handlers
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def run_size(

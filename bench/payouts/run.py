@@ -60,14 +60,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
+
 MINIMUM_MINOR = 5000  # the default 50.00 in EUR, USD and GBP
 IBAN = "DE89370400440532013000"
 BIC = "COBADEFFXXX"
 RAILS = ("stripe", "sepa", "paypal", "csv")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def machine() -> str:
@@ -332,13 +330,6 @@ def load_data(
     )
     sql("DROP TABLE bench_creator_plan")
     session.commit()
-
-
-def vacuum_analyze(engine: Any) -> None:
-    from sqlalchemy import text
-
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
 
 
 def describe(session: Any) -> dict[str, Any]:
@@ -727,30 +718,6 @@ def copy_database(base: str, source: str, target: str) -> None:
                 sql.Identifier(target), sql.Identifier(source)
             )
         )
-
-
-def make_app(database_url: str, instance: Path) -> Any:
-    os.environ.update(
-        {
-            "CONNECT_ENV": "testing",
-            "DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
-            "CONNECT_INSTANCE_PATH": str(instance),
-        }
-    )
-    from connect import create_app
-
-    return create_app()
-
-
-@contextlib.contextmanager
-def quiet_logs() -> Any:
-    import logging
-
-    logging.disable(logging.INFO)  # alembic configures its own handlers
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 # --- report ----------------------------------------------------------------------------------

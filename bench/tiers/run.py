@@ -51,14 +51,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
+
 GOAL_SECONDS = 60.0
 N_PRODUCTS = 1_000
 CATEGORIES = [f"cat{i}" for i in range(10)]
 COUNTRIES = ["US", "FR", "ES", "PL", "BR", "RU", "DE", "IT", "GB", "MX"]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def machine() -> str:
@@ -216,13 +214,6 @@ def reset_state(session: Any) -> datetime:
     )
     session.commit()
     return now
-
-
-def vacuum_analyze(engine: Any) -> None:
-    from sqlalchemy import text
-
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
 
 
 def table_counts(session: Any) -> dict[str, int]:
@@ -409,19 +400,6 @@ class Result:
         return 1e6 * self.first.seconds / max(1, self.creators)
 
 
-def make_app(database_url: str, instance: Path) -> Any:
-    os.environ.update(
-        {
-            "CONNECT_ENV": "testing",
-            "DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
-            "CONNECT_INSTANCE_PATH": str(instance),
-        }
-    )
-    from connect import create_app
-
-    return create_app()
-
-
 def database_exists(base: str, name: str) -> bool:
     import psycopg
 
@@ -436,17 +414,6 @@ def database_url(base: str, name: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
     return urlunsplit(urlsplit(base)._replace(path="/" + name))
-
-
-@contextlib.contextmanager
-def quiet_logs() -> Any:
-    import logging
-
-    logging.disable(logging.INFO)  # alembic configures its own handlers
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def run_size(
