@@ -554,6 +554,34 @@ def test_a_piece_needs_products_and_an_approved_creator_to_publish(
     assert "Feature at least one product" in page
 
 
+def test_refusals_are_shown_in_the_creators_language(capp: Flask, world: dict[str, Any]) -> None:
+    """Service refusals are lazy strings: a Spanish reader sees them in Spanish (the catalogues
+    are filled from the translations the i18n integrator merges)."""
+    import html
+
+    from connect.accounts.models import User
+    from connect.creators.models import CreatorStatus
+
+    with capp.app_context():
+        paco = factories.creator(handle="paco", status=CreatorStatus.PENDING)
+        db.session.get(User, paco.user_id).locale = "es"
+        db.session.commit()
+    client = client_for(capp, "paco@example.com")
+
+    content_id = piece_id(create_piece(client, product_ids=[str(world["p1"])]))
+    response = publish(client, content_id)
+    page = html.unescape(client.get(response.headers["Location"]).get_data(as_text=True))
+    assert "Tu cuenta debe estar aprobada antes de publicar." in page
+    assert "Your account must be approved" not in page
+
+    data, _ = DISGUISED["html"]
+    response = create_piece(client, media=(io.BytesIO(data), "holiday.jpg", "image/jpeg"))
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "(comprobado por su contenido, no por su nombre). Parece una página HTML." in page
+    assert "checked by its content" not in page
+
+
 # --- tenants ------------------------------------------------------------------------------------
 
 

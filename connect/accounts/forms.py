@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -32,7 +33,8 @@ class ValidEmail:
         try:
             normalize_email(field.data or "")
         except AccountError as exc:
-            raise ValidationError(_l("Enter a valid e-mail address.") + f" {exc}") from exc
+            # The detail is email_validator's own (English) explanation.
+            raise ValidationError(f"{_('Enter a valid e-mail address.')} {exc}") from exc
 
 
 class LoginForm(FlaskForm):

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,9 +48,12 @@ _DUMMY_HASH: dict[str, str] = {}
 class AccountError(ValueError):
     """A request the account rules refuse; the message is safe to show next to `field`."""
 
-    def __init__(self, message: str, field: str = "email") -> None:
+    def __init__(self, message: object, field: str = "email") -> None:
         super().__init__(message)
         self.field = field
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # a lazy string, translated when shown
 
 
 def normalize_email(raw: str) -> str:
@@ -64,16 +68,16 @@ def normalize_email(raw: str) -> str:
 def password_problem(password: str, email: str = "") -> str | None:
     """Why `password` is too weak, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return str(_l("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
     if len(password) > 256:
-        return "Use at most 256 characters."
+        return str(_l("Use at most 256 characters."))
     if password.lower() in _COMMON or len(set(password)) < 5:
-        return "This password is too common or too simple."
+        return str(_l("This password is too common or too simple."))
     local = email.split("@", 1)[0].lower()
     if len(local) >= 4 and local in password.lower():
-        return "Do not put your e-mail address in your password."
+        return str(_l("Do not put your e-mail address in your password."))
     if password.isalpha() or password.isdigit():
-        return "Mix letters with digits or symbols."
+        return str(_l("Mix letters with digits or symbols."))
     return None
 
 
@@ -87,7 +91,7 @@ def create_user(session: Session, *, email: str, password: str, name: str, role:
     if problem:
         raise AccountError(problem, field="password")
     if email_taken(session, email):
-        raise AccountError("An account with this e-mail address already exists.")
+        raise AccountError(_l("An account with this e-mail address already exists."))
     user = User(email=email, password_hash=hash_password(password), name=name.strip(), role=role)
     session.add(user)
     session.flush()
@@ -174,12 +178,12 @@ def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken,
     """A new token for `user`; the plain text is returned once and never stored."""
     name = name.strip()
     if not 1 <= len(name) <= 80:
-        raise AccountError("Give the token a name of 1 to 80 characters.", field="name")
+        raise AccountError(_l("Give the token a name of 1 to 80 characters."), field="name")
     active = session.scalar(
         select(func.count()).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     )
     if active >= 10:
-        raise AccountError("Revoke a token first: ten active tokens at most.", field="name")
+        raise AccountError(_l("Revoke a token first: ten active tokens at most."), field="name")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, prefix=raw[:12], token_sha256=_token_digest(raw))
     session.add(token)

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, String, and_, case, cast, delete, exists, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -54,16 +55,19 @@ class CampaignError(ValueError):
     """A request the campaign rules refuse. The message is safe to show; `field` names the form
     field it belongs to (None: the whole form); `status` is the HTTP code."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
+    def __init__(self, message: object, *, field: str | None = None, status: int = 422) -> None:
         super().__init__(message)
         self.field = field
         self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # a lazy string, translated when shown
 
 
 class IllegalTransition(CampaignError):
     """A status move the transition table does not allow."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: object) -> None:
         super().__init__(message, status=409)
 
 
@@ -90,13 +94,17 @@ MEMBER_TRANSITIONS: dict[MemberStatus, frozenset[MemberStatus]] = {
 def next_status(current: CampaignStatus, wanted: CampaignStatus) -> CampaignStatus:
     """`wanted` if the table allows the move from `current`; raises IllegalTransition otherwise."""
     if wanted not in TRANSITIONS[current]:
-        raise IllegalTransition(f"A {current.value} campaign cannot become {wanted.value}.")
+        raise IllegalTransition(
+            _l("A %(a)s campaign cannot become %(b)s.", a=current.value, b=wanted.value)
+        )
     return wanted
 
 
 def next_member_status(current: MemberStatus, wanted: MemberStatus) -> MemberStatus:
     if wanted not in MEMBER_TRANSITIONS[current]:
-        raise IllegalTransition(f"An {current.value} member cannot become {wanted.value}.")
+        raise IllegalTransition(
+            _l("An %(a)s member cannot become %(b)s.", a=current.value, b=wanted.value)
+        )
     return wanted
 
 
@@ -148,13 +156,17 @@ def ended_on(campaign: Campaign, today: date) -> date | None:
     return None
 
 
+#: Why a campaign in this phase takes no one (lazy: translated when the problem is returned).
+_PHASE_PROBLEMS = {
+    Phase.DRAFT: _l("This campaign is not running."),
+    Phase.PAUSED: _l("This campaign is paused."),
+    Phase.EXHAUSTED: _l("This campaign has used up its budget."),
+    Phase.ENDED: _l("This campaign has ended."),
+}
+
+
 def _phase_problem(p: Phase) -> str:
-    return {
-        Phase.DRAFT: "This campaign is not running.",
-        Phase.PAUSED: "This campaign is paused.",
-        Phase.EXHAUSTED: "This campaign has used up its budget.",
-        Phase.ENDED: "This campaign has ended.",
-    }.get(p, "")
+    return str(_PHASE_PROBLEMS.get(p, ""))
 
 
 # --- eligibility: one rule, used by discovery, joining, inviting and tracked links -------------
@@ -172,9 +184,9 @@ def _rank(ranks: dict[int, int], tier_id: int | None) -> int:
 def audience_problem(campaign: Campaign, creator: Creator, ranks: dict[int, int]) -> str:
     """Why `creator` is outside the campaign's countries or below its tier floor, or ""."""
     if campaign.countries and creator.country not in campaign.countries:
-        return "This campaign is not open to your country."
+        return str(_l("This campaign is not open to your country."))
     if _rank(ranks, campaign.min_tier_id) > _rank(ranks, creator.tier_id):
-        return "This campaign needs a higher tier."
+        return str(_l("This campaign needs a higher tier."))
     return ""
 
 
@@ -195,7 +207,7 @@ def campaign_open_to(session: Session, campaign: Campaign, creator: Creator, tod
     """
     p = phase(campaign, today)
     if p in {Phase.DRAFT, Phase.SCHEDULED}:
-        return "This campaign is not running."
+        return str(_l("This campaign is not running."))
     if p != Phase.LIVE:
         return _phase_problem(p)
     member = member_status(session, campaign.id, creator.id)
@@ -205,11 +217,11 @@ def campaign_open_to(session: Session, campaign: Campaign, creator: Creator, tod
         MemberStatus.REJECTED,
         MemberStatus.REMOVED,
     }:
-        return "You are not a member of this campaign."
+        return str(_l("You are not a member of this campaign."))
     if campaign.approval_required:
         if member == MemberStatus.APPLIED:
-            return "Your application is waiting for the brand's answer."
-        return "Apply to this campaign first: the brand approves its creators."
+            return str(_l("Your application is waiting for the brand's answer."))
+        return str(_l("Apply to this campaign first: the brand approves its creators."))
     return audience_problem(campaign, creator, tier_ranks(session))
 
 
@@ -223,18 +235,18 @@ def join_problem(
     """Why `creator` may not join, apply to or accept `campaign` now, or "" when they may.
     What the join does is `join_outcome`."""
     if creator.status != CreatorStatus.APPROVED:
-        return "Your account must be approved before you join campaigns."
+        return str(_l("Your account must be approved before you join campaigns."))
     p = phase(campaign, today)
     if p not in JOINABLE:
-        return _phase_problem(p) or "This campaign is not running."
+        return _phase_problem(p) or str(_l("This campaign is not running."))
     if member == MemberStatus.APPROVED:
-        return "You are already in this campaign."
+        return str(_l("You are already in this campaign."))
     if member == MemberStatus.APPLIED:
-        return "Your application is waiting for the brand's answer."
+        return str(_l("Your application is waiting for the brand's answer."))
     if member in {MemberStatus.REJECTED, MemberStatus.REMOVED}:
-        return "This campaign is not open to you."
+        return str(_l("This campaign is not open to you."))
     if member is None and campaign.visibility == Visibility.INVITE:
-        return "This campaign is by invitation only."
+        return str(_l("This campaign is by invitation only."))
     return audience_problem(campaign, creator, ranks)
 
 
@@ -256,17 +268,17 @@ def invite_problem(
     """Why the brand may not invite `creator` to `campaign`, or "". Drafts may invite ahead of
     launch (creators see the invitation once the campaign goes live)."""
     if creator.status != CreatorStatus.APPROVED:
-        return "Only approved creators can be invited."
+        return str(_l("Only approved creators can be invited."))
     p = phase(campaign, today)
     if p in {Phase.ENDED, Phase.EXHAUSTED}:
         return _phase_problem(p)
     if member == MemberStatus.APPLIED:
-        return "This creator has applied: approve the application instead."
+        return str(_l("This creator has applied: approve the application instead."))
     if member in {MemberStatus.INVITED, MemberStatus.APPROVED}:
-        return "This creator is already invited or in the campaign."
+        return str(_l("This creator is already invited or in the campaign."))
     problem = audience_problem(campaign, creator, ranks)
     if problem:
-        return "This creator is outside the campaign's countries or tier floor."
+        return str(_l("This creator is outside the campaign's countries or tier floor."))
     return ""
 
 
@@ -337,14 +349,14 @@ def parse_percent(text: str) -> int:
     try:
         value = Decimal(raw)
     except InvalidOperation as exc:
-        raise CampaignError("Enter a percentage such as 8 or 12.5.") from exc
+        raise CampaignError(_l("Enter a percentage such as 8 or 12.5.")) from exc
     if not value.is_finite():
-        raise CampaignError("Enter a percentage such as 8 or 12.5.")
+        raise CampaignError(_l("Enter a percentage such as 8 or 12.5."))
     bps = value * 100
     if bps != bps.to_integral_value():
-        raise CampaignError("Use at most two decimals (12.25 %).")
+        raise CampaignError(_l("Use at most two decimals (12.25 %)."))
     if not 0 <= bps <= 10_000:
-        raise CampaignError("A rate is between 0 and 100 %.")
+        raise CampaignError(_l("A rate is between 0 and 100 %."))
     return int(bps)
 
 
@@ -402,35 +414,37 @@ def brand_categories(session: Session, brand_id: int) -> list[str]:
 def _validate(
     session: Session, brand: Brand, data: CampaignInput, campaign: Campaign | None
 ) -> _Resolved:
-    def refuse(message: str, name: str | None = None) -> CampaignError:
+    def refuse(message: object, name: str | None = None) -> CampaignError:
         return CampaignError(message, field=name)
 
     if not 1 <= len(data.name.strip()) <= 120:
-        raise refuse("Give the campaign a name of 1 to 120 characters.", "name")
+        raise refuse(_l("Give the campaign a name of 1 to 120 characters."), "name")
     if len(data.brief) > MAX_BRIEF:
-        raise refuse(f"The brief is limited to {MAX_BRIEF:,} characters.", "brief")
+        raise refuse(_l("The brief is limited to %(n)s characters.", n=f"{MAX_BRIEF:,}"), "brief")
     if data.ends_on is not None and data.ends_on < data.starts_on:
-        raise refuse("The end date must be on or after the start date.", "ends_on")
+        raise refuse(_l("The end date must be on or after the start date."), "ends_on")
     if len(data.countries) > 250 or not all(is_country(c) for c in data.countries):
-        raise refuse("Choose countries from the list.", "countries")
+        raise refuse(_l("Choose countries from the list."), "countries")
     if data.min_tier_id is not None and session.get(Tier, data.min_tier_id) is None:
-        raise refuse("Choose a tier from the list.", "min_tier_id")
+        raise refuse(_l("Choose a tier from the list."), "min_tier_id")
     if not 0 <= data.default_rate_bps <= 10_000:
-        raise refuse("A rate is between 0 and 100 %.", "default_rate")
+        raise refuse(_l("A rate is between 0 and 100 %."), "default_rate")
     if not 1 <= data.attribution_window_days <= 365:
-        raise refuse("The attribution window is 1 to 365 days.", "attribution_window_days")
+        raise refuse(_l("The attribution window is 1 to 365 days."), "attribution_window_days")
     if not is_currency(data.currency):
-        raise refuse("Choose a currency from the list.", "currency")
+        raise refuse(_l("Choose a currency from the list."), "currency")
     if data.budget_minor is not None and not 0 < data.budget_minor < 10**15:
-        raise refuse("The budget must be more than zero.", "budget")
+        raise refuse(_l("The budget must be more than zero."), "budget")
     if campaign is not None and campaign.spent_minor > 0:
         if data.currency != campaign.currency:
-            raise refuse("The currency cannot change once the budget has been spent.", "currency")
+            raise refuse(
+                _l("The currency cannot change once the budget has been spent."), "currency"
+            )
         if data.budget_minor is not None and data.budget_minor < campaign.spent_minor:
-            raise refuse("The budget cannot be below what is already spent.", "budget")
+            raise refuse(_l("The budget cannot be below what is already spent."), "budget")
     for bps in (*data.product_rates.values(), *data.category_rates.values()):
         if not 0 <= bps <= 10_000:
-            raise refuse("A rate is between 0 and 100 %.")
+            raise refuse(_l("A rate is between 0 and 100 %."))
 
     skus = set(data.product_rates) | set(data.covered_skus)
     by_sku = dict(
@@ -442,10 +456,16 @@ def _validate(
     )
     unknown_rate = sorted(set(data.product_rates) - set(by_sku))
     if unknown_rate:
-        raise refuse(f"Not in your catalogue: {', '.join(unknown_rate[:5])}.", "product_rates")
+        raise refuse(
+            _l("Not in your catalogue: %(skus)s.", skus=", ".join(unknown_rate[:5])),
+            "product_rates",
+        )
     unknown_cover = sorted(set(data.covered_skus) - set(by_sku))
     if unknown_cover:
-        raise refuse(f"Not in your catalogue: {', '.join(unknown_cover[:5])}.", "covered_skus")
+        raise refuse(
+            _l("Not in your catalogue: %(skus)s.", skus=", ".join(unknown_cover[:5])),
+            "covered_skus",
+        )
     categories = set(brand_categories(session, brand.id))
     for name, wanted in (
         ("category_rates", set(data.category_rates)),
@@ -453,7 +473,10 @@ def _validate(
     ):
         missing = sorted(wanted - categories)
         if missing:
-            raise refuse(f"No product of yours is in: {', '.join(missing[:5])}.", name)
+            raise refuse(
+                _l("No product of yours is in: %(categories)s.", categories=", ".join(missing[:5])),
+                name,
+            )
 
     covered = {by_sku[s] for s in data.covered_skus}
     if data.covered_categories:
@@ -467,12 +490,13 @@ def _validate(
             )
         )
     if (data.covered_skus or data.covered_categories) and not covered:
-        raise refuse("No active product matches the covered products.", "covered_skus")
+        raise refuse(_l("No active product matches the covered products."), "covered_skus")
     product_rates = {by_sku[s]: bps for s, bps in data.product_rates.items()}
     outside = sorted(s for s in data.product_rates if covered and by_sku[s] not in covered)
     if outside:
         raise refuse(
-            f"These have a rate but are not covered: {', '.join(outside[:5])}.", "product_rates"
+            _l("These have a rate but are not covered: %(skus)s.", skus=", ".join(outside[:5])),
+            "product_rates",
         )
     return _Resolved(product_rates, dict(data.category_rates), covered)
 
@@ -603,9 +627,9 @@ def update_campaign(
 ) -> dict[str, Any]:
     """Edit a campaign that has not ended. Raises CampaignError (nothing written) if refused."""
     if campaign.brand_id != brand.id:
-        raise CampaignError("No such campaign.", status=404)
+        raise CampaignError(_l("No such campaign."), status=404)
     if campaign.status == CampaignStatus.ENDED:
-        raise CampaignError("An ended campaign cannot be edited.", status=409)
+        raise CampaignError(_l("An ended campaign cannot be edited."), status=409)
     resolved = _validate(session, brand, data, campaign)
     changes = _apply(session, campaign, data, resolved)
     if changes:
@@ -634,11 +658,11 @@ def set_status(
     next_status(previous, wanted)
     if wanted == CampaignStatus.ACTIVE:
         if brand.status != BrandStatus.APPROVED:
-            raise CampaignError("Your brand must be approved before a campaign goes live.")
+            raise CampaignError(_l("Your brand must be approved before a campaign goes live."))
         if campaign.ends_on is not None and campaign.ends_on < now.date():
-            raise CampaignError("The end date has passed: move it before going live.")
+            raise CampaignError(_l("The end date has passed: move it before going live."))
         if is_exhausted(campaign):
-            raise CampaignError("The budget is used up: raise it before going live.")
+            raise CampaignError(_l("The budget is used up: raise it before going live."))
     campaign.status = wanted
     if wanted == CampaignStatus.ENDED:
         campaign.ended_at = now
@@ -685,7 +709,7 @@ def invite(
 ) -> CampaignMember:
     creator = session.get(Creator, creator_id)
     if creator is None:
-        raise CampaignError("No such creator.", status=404)
+        raise CampaignError(_l("No such creator."), status=404)
     member = _member_row(session, campaign.id, creator.id)
     previous = member.status if member else None
     problem = invite_problem(campaign, creator, previous, tier_ranks(session), now.date())
@@ -744,7 +768,7 @@ def decline(session: Session, campaign: Campaign, creator: Creator, *, actor_id:
     again later)."""
     member = _member_row(session, campaign.id, creator.id)
     if member is None or member.status != MemberStatus.INVITED:
-        raise CampaignError("There is no invitation to decline.", status=409)
+        raise CampaignError(_l("There is no invitation to decline."), status=409)
     record(
         session,
         actor_id=actor_id,
@@ -780,12 +804,12 @@ def decide(
         )
     )
     if member is None:
-        raise CampaignError("No such member.", status=404)
+        raise CampaignError(_l("No such member."), status=404)
     if decision not in _DECISIONS:
-        raise CampaignError("Unknown decision.", status=400)
+        raise CampaignError(_l("Unknown decision."), status=400)
     wanted = _DECISIONS[decision]
     if member.status == MemberStatus.INVITED and wanted == MemberStatus.APPROVED:
-        raise IllegalTransition("Only the creator can accept an invitation.")
+        raise IllegalTransition(_l("Only the creator can accept an invitation."))
     if wanted == MemberStatus.APPROVED and phase(campaign, now.date()) in {
         Phase.ENDED,
         Phase.EXHAUSTED,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -35,7 +37,13 @@ _CHUNK = 1024 * 1024
 
 
 class MediaError(ValueError):
-    """An upload we refuse; the message is safe to show."""
+    """An upload we refuse; the message (a lazy translation) is safe to show."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # a lazy string, translated when shown
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def request_limit() -> int:
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
     data = stream.read(n)
     if len(data) != n:
-        raise MediaError("The file is cut short (incomplete upload?).")
+        raise MediaError(_l("The file is cut short (incomplete upload?)."))
     return data
 
 
@@ -92,10 +100,10 @@ def _png(stream: IO[bytes], size: int) -> Sniffed:
     for _ in range(_MAX_CHUNKS):
         length, ctype = struct.unpack(">I4s", _read_exact(stream, 8))
         if not ctype.isalpha() or length > 0x7FFFFFFF or stream.tell() + length + 4 > size:
-            raise MediaError("This PNG is damaged: a chunk is malformed.")
+            raise MediaError(_l("This PNG is damaged: a chunk is malformed."))
         if not seen_ihdr:
             if ctype != b"IHDR" or length != 13:
-                raise MediaError("This PNG is damaged: it does not start with its header.")
+                raise MediaError(_l("This PNG is damaged: it does not start with its header."))
             seen_ihdr = True
         crc = zlib.crc32(ctype)
         left = length
@@ -107,20 +115,20 @@ def _png(stream: IO[bytes], size: int) -> Sniffed:
             crc = zlib.crc32(block, crc)
             left -= len(block)
         if struct.unpack(">I", _read_exact(stream, 4))[0] != crc:
-            raise MediaError("This PNG is damaged: a checksum does not match.")
+            raise MediaError(_l("This PNG is damaged: a checksum does not match."))
         if ctype == b"IHDR":
             width, height = struct.unpack(">II", first[:8])
             if not (0 < width < 1 << 31 and 0 < height < 1 << 31):
-                raise MediaError("This PNG has no size.")
+                raise MediaError(_l("This PNG has no size."))
         seen_idat = seen_idat or ctype == b"IDAT"
         if ctype == b"IEND":
             break
     else:
-        raise MediaError("This PNG has too many chunks.")
+        raise MediaError(_l("This PNG has too many chunks."))
     if not seen_idat:
-        raise MediaError("This PNG holds no image data.")
+        raise MediaError(_l("This PNG holds no image data."))
     if stream.tell() != size:
-        raise MediaError("This PNG has unexpected data after the image.")
+        raise MediaError(_l("This PNG has unexpected data after the image."))
     return Sniffed("image/png", "png", "image")
 
 
@@ -133,26 +141,26 @@ def _jpeg(stream: IO[bytes], size: int) -> Sniffed:
     while True:
         byte = _read_exact(stream, 1)
         if byte != b"\xff":
-            raise MediaError("This JPEG is damaged: a marker is missing.")
+            raise MediaError(_l("This JPEG is damaged: a marker is missing."))
         marker = _read_exact(stream, 1)[0]
         while marker == 0xFF:  # fill bytes
             marker = _read_exact(stream, 1)[0]
         if marker in (0xD8, 0xD9, 0x00, 0x01) or 0xD0 <= marker <= 0xD7:
-            raise MediaError("This JPEG is damaged: a marker is out of place.")
+            raise MediaError(_l("This JPEG is damaged: a marker is out of place."))
         (length,) = struct.unpack(">H", _read_exact(stream, 2))
         if length < 2 or stream.tell() + length - 2 > size:
-            raise MediaError("This JPEG is damaged: a segment is malformed.")
+            raise MediaError(_l("This JPEG is damaged: a segment is malformed."))
         if marker in _SOF:
             frame = _read_exact(stream, length - 2)
             if length < 8 or not 1 <= frame[5] <= 4 or struct.unpack(">H", frame[3:5])[0] == 0:
-                raise MediaError("This JPEG is damaged: its frame header is wrong.")
+                raise MediaError(_l("This JPEG is damaged: its frame header is wrong."))
             seen_sof = True
         else:
             stream.seek(length - 2, 1)
         if marker == 0xDA:  # start of scan: the entropy-coded data follows
             break
     if not seen_sof:
-        raise MediaError("This JPEG has no image frame.")
+        raise MediaError(_l("This JPEG has no image frame."))
     # The image ends at the first EOI after the scan starts (0xFF inside the data is stuffed).
     # Bytes after it are tolerated: phones append motion-photo videos there.
     tail = b""
@@ -160,19 +168,19 @@ def _jpeg(stream: IO[bytes], size: int) -> Sniffed:
         if b"\xff\xd9" in tail[-1:] + chunk:
             return Sniffed("image/jpeg", "jpg", "image")
         tail = chunk
-    raise MediaError("This JPEG is cut short: it has no end marker.")
+    raise MediaError(_l("This JPEG is cut short: it has no end marker."))
 
 
 def _webp(stream: IO[bytes], size: int) -> Sniffed:
     stream.seek(0)
     _, riff_size, _ = struct.unpack("<4sI4s", _read_exact(stream, 12))
     if riff_size + 8 != size or riff_size < 12:
-        raise MediaError("This WebP is damaged: its length does not match the file.")
+        raise MediaError(_l("This WebP is damaged: its length does not match the file."))
     first = True
     while stream.tell() < size:
         fourcc, length = struct.unpack("<4sI", _read_exact(stream, 8))
         if not all(32 <= b < 127 for b in fourcc) or stream.tell() + length > size:
-            raise MediaError("This WebP is damaged: a chunk is malformed.")
+            raise MediaError(_l("This WebP is damaged: a chunk is malformed."))
         if first:
             head = _read_exact(stream, min(length, 10))
             ok = (
@@ -181,7 +189,7 @@ def _webp(stream: IO[bytes], size: int) -> Sniffed:
                 or (fourcc == b"VP8X" and length >= 10)
             )
             if not ok:
-                raise MediaError("This WebP is damaged: it has no image chunk.")
+                raise MediaError(_l("This WebP is damaged: it has no image chunk."))
             stream.seek(length - len(head), 1)
             first = False
         else:
@@ -189,7 +197,7 @@ def _webp(stream: IO[bytes], size: int) -> Sniffed:
         if length % 2:
             stream.seek(1, 1)
     if first or stream.tell() != size:
-        raise MediaError("This WebP is damaged: its chunks do not fill the file.")
+        raise MediaError(_l("This WebP is damaged: its chunks do not fill the file."))
     return Sniffed("image/webp", "webp", "image")
 
 
@@ -219,23 +227,25 @@ def _mp4(stream: IO[bytes], size: int) -> Sniffed:
         elif box_size == 0:
             box_size = size - pos
         if box_size < header or pos + box_size > size or not all(32 <= b < 127 for b in box_type):
-            raise MediaError("This MP4 is damaged: a box is malformed.")
+            raise MediaError(_l("This MP4 is damaged: a box is malformed."))
         if not seen:
             if box_type != b"ftyp" or box_size < 16:
-                raise MediaError("This MP4 does not start with its file-type box.")
+                raise MediaError(_l("This MP4 does not start with its file-type box."))
             body = _read_exact(stream, min(box_size - header, 256))
             major, brands = body[:4], {body[i : i + 4] for i in range(8, len(body) - 3, 4)}
             if major in _IMAGE_BRANDS or not ({major} | brands) & _MP4_BRANDS:
                 raise MediaError(
-                    "This file is not an MP4 video (QuickTime .mov and HEIC images are not "
-                    "accepted: export as MP4)."
+                    _l(
+                        "This file is not an MP4 video (QuickTime .mov and HEIC images are not "
+                        "accepted: export as MP4)."
+                    )
                 )
         seen.add(box_type)
         pos += box_size
     else:
-        raise MediaError("This MP4 has too many boxes.")
+        raise MediaError(_l("This MP4 has too many boxes."))
     if b"moov" not in seen or b"mdat" not in seen:
-        raise MediaError("This MP4 is incomplete: it has no movie header or no media data.")
+        raise MediaError(_l("This MP4 is incomplete: it has no movie header or no media data."))
     return Sniffed("video/mp4", "mp4", "video")
 
 
@@ -246,7 +256,7 @@ def _vint(stream: IO[bytes], *, keep_marker: bool) -> tuple[int, int]:
     while length <= 8 and not first & (0x80 >> (length - 1)):
         length += 1
     if length > 8:
-        raise MediaError("This WebM is damaged: a length is malformed.")
+        raise MediaError(_l("This WebM is damaged: a length is malformed."))
     value = first if keep_marker else first & (0xFF >> length)
     for b in _read_exact(stream, length - 1):
         value = (value << 8) | b
@@ -258,23 +268,23 @@ def _webm(stream: IO[bytes], size: int) -> Sniffed:
     header_size, _ = _vint(stream, keep_marker=False)
     end = stream.tell() + header_size
     if header_size > 4096 or end > size:
-        raise MediaError("This WebM is damaged: its header is malformed.")
+        raise MediaError(_l("This WebM is damaged: its header is malformed."))
     doctype = b""
     while stream.tell() < end:
         element, _ = _vint(stream, keep_marker=True)
         length, _ = _vint(stream, keep_marker=False)
         if stream.tell() + length > end:
-            raise MediaError("This WebM is damaged: its header is malformed.")
+            raise MediaError(_l("This WebM is damaged: its header is malformed."))
         data = _read_exact(stream, length)
         if element == 0x4282:
             doctype = data.rstrip(b"\x00")
     if doctype != b"webm":
-        raise MediaError("This file is not a WebM video (Matroska .mkv is not accepted).")
+        raise MediaError(_l("This file is not a WebM video (Matroska .mkv is not accepted)."))
     segment, _ = _vint(stream, keep_marker=True)
     seg_size, seg_len = _vint(stream, keep_marker=False)
     unknown = seg_size == (1 << (7 * seg_len)) - 1
     if segment != 0x18538067 or (not unknown and stream.tell() + seg_size > size):
-        raise MediaError("This WebM is damaged: it has no media segment.")
+        raise MediaError(_l("This WebM is damaged: it has no media segment."))
     return Sniffed("video/webm", "webm", "video")
 
 
@@ -287,20 +297,20 @@ _SIGNATURES: list[tuple[Callable[[bytes], bool], Callable[[IO[bytes], int], Snif
 ]
 
 
-def _what_it_looks_like(head: bytes) -> str:
+def _what_it_looks_like(head: bytes) -> str | LazyString:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<script", b"<head", b"<body")):
-        return "an HTML page"
+        return _l("an HTML page")
     if text.startswith(b"<?xml") or b"<svg" in text[:512]:
-        return "an SVG or XML document"
+        return _l("an SVG or XML document")
     if head.startswith((b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"#!")):
-        return "a program"
+        return _l("a program")
     if head.startswith(b"%PDF"):
-        return "a PDF document"
+        return _l("a PDF document")
     if head.startswith(b"PK\x03\x04"):
-        return "a ZIP archive"
+        return _l("a ZIP archive")
     if head.startswith((b"GIF87a", b"GIF89a")):
-        return "a GIF image (not accepted)"
+        return _l("a GIF image (not accepted)")
     return ""
 
 
@@ -308,21 +318,30 @@ def sniff(stream: IO[bytes]) -> Sniffed:
     """What the bytes are, by their content alone. Raises MediaError for anything else."""
     size = _size_of(stream)
     if size == 0:
-        raise MediaError("The file is empty.")
+        raise MediaError(_l("The file is empty."))
     head = stream.read(4096)
     try:
         for matches, check in _SIGNATURES:
             if matches(head):
                 return check(stream, size)
     except struct.error:
-        raise MediaError("The file is damaged.") from None
+        raise MediaError(_l("The file is damaged.")) from None
     finally:
         stream.seek(0)
     looks = _what_it_looks_like(head)
-    detail = f" It looks like {looks}." if looks else ""
+    if looks:
+        raise MediaError(
+            _l(
+                "This file is not a JPEG, PNG or WebP image or an MP4 or WebM video "
+                "(checked by its content, not its name). It looks like %(looks)s.",
+                looks=looks,
+            )
+        )
     raise MediaError(
-        "This file is not a JPEG, PNG or WebP image or an MP4 or WebM video "
-        f"(checked by its content, not its name).{detail}"
+        _l(
+            "This file is not a JPEG, PNG or WebP image or an MP4 or WebM video "
+            "(checked by its content, not its name)."
+        )
     )
 
 
@@ -338,9 +357,19 @@ def check_upload(stream: IO[bytes]) -> tuple[Sniffed, int]:
     return found, size
 
 
-def _too_large(cap: int, kind: str = "file") -> str:
-    shown = f"{cap / MB:.0f} MB" if cap >= MB else f"{cap} bytes"
-    return f"The {kind} is too large: the limit is {shown}."
+def _too_large(cap: int, kind: str = "file") -> LazyString:
+    if cap >= MB:
+        n = f"{cap / MB:.0f}"
+        if kind == "image":
+            return _l("The image is too large: the limit is %(n)s MB.", n=n)
+        if kind == "video":
+            return _l("The video is too large: the limit is %(n)s MB.", n=n)
+        return _l("The file is too large: the limit is %(n)s MB.", n=n)
+    if kind == "image":
+        return _l("The image is too large: the limit is %(n)s bytes.", n=cap)
+    if kind == "video":
+        return _l("The video is too large: the limit is %(n)s bytes.", n=cap)
+    return _l("The file is too large: the limit is %(n)s bytes.", n=cap)
 
 
 # --- storing -----------------------------------------------------------------------------------

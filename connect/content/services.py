@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -71,15 +73,20 @@ TRANSITIONS: dict[ContentStatus, frozenset[ContentStatus]] = {
 class ContentError(ValueError):
     """A request the rules refuse; the message is safe to show. `status` is the HTTP code."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(self, message: object, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # a lazy string, translated when shown
 
 
 def next_status(current: ContentStatus, wanted: ContentStatus) -> ContentStatus:
     """`wanted` if a piece may move there from `current`; ContentError otherwise."""
     if wanted not in TRANSITIONS[current]:
-        raise ContentError(f"A {current.value} piece cannot become {wanted.value}.", 409)
+        raise ContentError(
+            _l("A %(a)s piece cannot become %(b)s.", a=current.value, b=wanted.value), 409
+        )
     return wanted
 
 
@@ -228,7 +235,7 @@ def _campaign_for(
         return None
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise ContentError("No such campaign.", 404)
+        raise ContentError(_l("No such campaign."), 404)
     problem = campaign_open_to(session, campaign, creator, now.date())
     if problem:
         raise ContentError(problem, 403)
@@ -249,14 +256,14 @@ def check_input(
     """Refuse what `save_content` would refuse, before anything is stored."""
     if content is not None and content.status not in EDITABLE:
         raise ContentError(
-            "This piece is being reviewed and cannot be edited now."
+            _l("This piece is being reviewed and cannot be edited now.")
             if content.status != ContentStatus.REJECTED
-            else "This piece was rejected; make a new one instead.",
+            else _l("This piece was rejected; make a new one instead."),
             409,
         )
     same_campaign = content is not None and content.campaign_id == data.campaign_id
     if content is not None and content.status == ContentStatus.PUBLISHED and not same_campaign:
-        raise ContentError("A published piece cannot move to another campaign.", 409)
+        raise ContentError(_l("A published piece cannot move to another campaign."), 409)
     campaign = (
         session.get(Campaign, data.campaign_id)
         if same_campaign and data.campaign_id is not None
@@ -264,17 +271,27 @@ def check_input(
     )
     ids = list(dict.fromkeys(data.product_ids))
     if len(ids) > MAX_PRODUCTS:
-        raise ContentError(f"Feature at most {MAX_PRODUCTS} products in one piece.")
+        raise ContentError(_l("Feature at most %(n)s products in one piece.", n=MAX_PRODUCTS))
     current = {cp.product_id for cp in content.products} if content is not None else set()
     new_ids = [i for i in ids if i not in current] if same_campaign else ids
     if new_ids:
         ok = {p.id for p, _ in eligible_products(session, creator, campaign, ids=new_ids)}
         refused = [i for i in new_ids if i not in ok]
         if refused:
-            where = "in this campaign" if campaign is not None else "by you"
+            if campaign is not None:
+                raise ContentError(
+                    _l(
+                        "%(n)s of the chosen products cannot be featured in this campaign "
+                        "(archived, not sold in your country, or another brand's).",
+                        n=len(refused),
+                    )
+                )
             raise ContentError(
-                f"{len(refused)} of the chosen products cannot be featured {where} "
-                "(archived, not sold in your country, or another brand's)."
+                _l(
+                    "%(n)s of the chosen products cannot be featured by you "
+                    "(archived, not sold in your country, or another brand's).",
+                    n=len(refused),
+                )
             )
 
 
@@ -331,9 +348,9 @@ def save_content(
 def delete_draft(session: Session, content: Content, *, actor_id: int) -> None:
     """Delete a draft that no link points to."""
     if content.status != ContentStatus.DRAFT:
-        raise ContentError("Only drafts can be deleted.", 409)
+        raise ContentError(_l("Only drafts can be deleted."), 409)
     if session.scalar(select(exists().where(Link.content_id == content.id))):
-        raise ContentError("Links point to this draft; it cannot be deleted.", 409)
+        raise ContentError(_l("Links point to this draft; it cannot be deleted."), 409)
     record(session, actor_id=actor_id, action="content.delete", target=content)
     delete_after_commit(session, content.media_key)
     session.delete(content)
@@ -348,11 +365,11 @@ def publish(
 ) -> Outcome:
     """Send a draft on its way: flagged, submitted to the brand, or published with its links."""
     if content.status != ContentStatus.DRAFT:
-        raise ContentError("Only a draft can be published.", 409)
+        raise ContentError(_l("Only a draft can be published."), 409)
     if creator.status != CreatorStatus.APPROVED:
-        raise ContentError("Your account must be approved before you publish.", 403)
+        raise ContentError(_l("Your account must be approved before you publish."), 403)
     if not content.products:
-        raise ContentError("Feature at least one product before publishing.")
+        raise ContentError(_l("Feature at least one product before publishing."))
     _campaign_for(session, creator, content.campaign_id, now)
     return _advance(session, content, creator, actor_id=actor_id, now=now)
 
@@ -470,7 +487,9 @@ def ensure_links(
         except LinkError as exc:
             product = session.get(Product, cp.product_id)
             name = product.title if product else f"#{cp.product_id}"
-            raise ContentError(f"{name}: {exc}", exc.status) from exc
+            # "<product>: <the link's refusal>", joined when shown (the refusal translated then).
+            message = LazyString("{}: {}".format, name, exc)
+            raise ContentError(message, exc.status) from exc
         have.add(cp.product_id)
     return made
 
@@ -544,9 +563,9 @@ def _brand_piece(session: Session, brand_id: int, content_id: int) -> Content:
         session.get(Campaign, content.campaign_id) if content and content.campaign_id else None
     )
     if content is None or campaign is None or campaign.brand_id != brand_id:
-        raise ContentError("No such content piece.", 404)
+        raise ContentError(_l("No such content piece."), 404)
     if content.status != ContentStatus.SUBMITTED:
-        raise ContentError("This piece is not waiting for a decision.", 409)
+        raise ContentError(_l("This piece is not waiting for a decision."), 409)
     return content
 
 
@@ -575,7 +594,7 @@ def reject_content(
 ) -> Outcome:
     reason = reason.strip()
     if not reason:
-        raise ContentError("Tell the creator why the piece is rejected.")
+        raise ContentError(_l("Tell the creator why the piece is rejected."))
     content = _brand_piece(session, brand_id, content_id)
     _move(content, ContentStatus.REJECTED)
     content.moderation_note = reason[:500]
@@ -750,7 +769,7 @@ def decide_flag(
     """An admin's decision on an open flag: "clear" (a false positive: the target goes on) or
     "uphold" (content rejected; product archived; their links disabled). Audited."""
     if decision not in ("clear", "uphold"):
-        raise ContentError("Choose clear or uphold.", 400)
+        raise ContentError(_l("Choose clear or uphold."), 400)
     flag = session.scalar(
         select(ModerationFlag)
         .where(ModerationFlag.id == flag_id)
@@ -758,9 +777,9 @@ def decide_flag(
         .execution_options(populate_existing=True)
     )
     if flag is None:
-        raise ContentError("No such flag.", 404)
+        raise ContentError(_l("No such flag."), 404)
     if flag.status != FlagStatus.OPEN:
-        raise ContentError("This flag was already decided.", 409)
+        raise ContentError(_l("This flag was already decided."), 409)
     note = note.strip()[:500]
     flag.status = FlagStatus.CLEARED if decision == "clear" else FlagStatus.UPHELD
     flag.decided_at = now

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,7 @@ def register_creator(
 ) -> Creator:
     """A new creator account, pending until an admin approves it."""
     if handle_taken(session, handle):
-        raise AccountError("This page address is taken.", field="handle")
+        raise AccountError(_l("This page address is taken."), field="handle")
     user = create_user(session, email=email, password=password, name=name, role=Role.CREATOR)
     creator = Creator(
         user_id=user.id,
@@ -86,7 +87,9 @@ def set_creator_status(
     note: str = "",
 ) -> None:
     if status not in _CREATOR_TRANSITIONS[creator.status]:
-        raise AccountError(f"A {creator.status} creator cannot become {status}.")
+        raise AccountError(
+            _l("A %(a)s creator cannot become %(b)s.", a=creator.status.value, b=status.value)
+        )
     previous = creator.status
     creator.status = status
     if status == CreatorStatus.APPROVED and creator.approved_at is None:
