@@ -268,6 +268,24 @@ def test_the_portal_refuses_at_the_limit_with_a_clear_message_and_writes_nothing
         assert count_samples() == 5
 
 
+def test_the_refusal_is_shown_in_the_creators_language(app: Flask, world: dict[str, Any]) -> None:
+    """The service's message is lazy: the page shows it in the reader's language (Spanish)."""
+    with app.app_context():
+        add_open(world, 5)
+        creator(world).user.locale = "es"
+        db.session.commit()
+    alice = client_for(app, "alice@example.com")
+    path = f"/creator/campaigns/{world['campaign']}/samples/new"
+    token = csrf_token(alice, path)
+    resp = alice.post(
+        path, data=FORM | {"csrf_token": token, "product_id": str(world["products"][10])}
+    )
+    assert resp.status_code == 409
+    page = resp.get_data(as_text=True)
+    assert "Tienes 5 solicitudes de muestra abiertas y tu nivel permite 5." in page
+    assert "open sample request(s)" not in page
+
+
 def test_approval_checks_the_limit_again(app: Flask, world: dict[str, Any]) -> None:
     with app.app_context():
         first = ask(world, 0)

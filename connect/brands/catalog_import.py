@@ -41,6 +41,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -136,7 +137,10 @@ def parse_csv(data: bytes, max_rows: int = MAX_ROWS) -> ParsedFile:
                 continue  # blank lines are not rows
             if len(rows) >= max_rows:
                 raise ImportFileError(
-                    f"The file has more than {max_rows:,} products; split it into smaller files."
+                    _l(
+                        "The file has more than %(n)s products; split it into smaller files.",
+                        n=f"{max_rows:,}",
+                    )
                 )
             malformed = ""
             if len(cells) != len(columns):
@@ -144,10 +148,14 @@ def parse_csv(data: bytes, max_rows: int = MAX_ROWS) -> ParsedFile:
             rows.append(Row(number, dict(zip(columns, cells, strict=False)), malformed))
     except csv.Error as exc:
         raise ImportFileError(
-            f"The file is not valid CSV near line {reader.line_num}: {exc}."
+            _l(
+                "The file is not valid CSV near line %(line)s: %(error)s.",
+                line=reader.line_num,
+                error=str(exc),
+            )
         ) from None
     if not rows:
-        raise ImportFileError("The file has a header but no product rows.")
+        raise ImportFileError(_l("The file has a header but no product rows."))
     return ParsedFile(columns, rows)
 
 
@@ -156,23 +164,24 @@ def _check_header(header: list[str]) -> tuple[str, ...]:
     problems = []
     missing = [name for name in REQUIRED if name not in names]
     if missing:
-        problems.append("missing " + ", ".join(missing))
+        problems.append(str(_l("missing %(columns)s", columns=", ".join(missing))))
     unknown = [name for name in names if name not in COLUMNS]
     if unknown:
         shown = ", ".join(repr(n[:40]) for n in unknown[:5])
-        problems.append("unknown " + shown + (" …" if len(unknown) > 5 else ""))
+        shown += " …" if len(unknown) > 5 else ""
+        problems.append(str(_l("unknown %(columns)s", columns=shown)))
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        problems.append("repeated " + ", ".join(repeated))
+        problems.append(str(_l("repeated %(columns)s", columns=", ".join(repeated))))
     if problems:
         raise ImportFileError(
-            "The first line must name the columns ("
-            + "; ".join(problems)
-            + "). Columns: "
-            + ", ".join(COLUMNS)
-            + "; required: "
-            + ", ".join(REQUIRED)
-            + "."
+            _l(
+                "The first line must name the columns (%(problems)s). Columns: %(columns)s; "
+                "required: %(required)s.",
+                problems="; ".join(problems),
+                columns=", ".join(COLUMNS),
+                required=", ".join(REQUIRED),
+            )
         )
     return names
 

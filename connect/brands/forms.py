@@ -61,7 +61,7 @@ def _rule(clean: Callable[..., Any], *args: Any) -> Callable[[FlaskForm, Any], N
 
 def _capitalized(message: str) -> str:
     """A `clean_*` message as a sentence; one starting with a name (a domain, a code) keeps it."""
-    if message == "is required":
+    if message == _("is required"):
         return _("This field is required.")
     first = message.split(" ", 1)[0]
     if "." not in first and not first.isupper():

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -52,7 +53,7 @@ class BrandError(ValueError):
     """A change the brand rules refuse. The message is safe to show next to `field` ("" = the
     page); `status` is the HTTP status a view answers with (422 invalid, 403, 404, 409)."""
 
-    def __init__(self, message: str, field: str = "", status: int = 422) -> None:
+    def __init__(self, message: object, field: str = "", status: int = 422) -> None:
         super().__init__(message)
         self.field = field
         self.status = status
@@ -110,7 +111,7 @@ def clean_website(text: str) -> str:
         or len(url) > 255
         or re.search(r"[\x00-\x20\x7f]", url)
     ):
-        raise ValueError("Enter the shop's address, e.g. https://shop.example.com.")
+        raise ValueError(_l("Enter the shop's address, e.g. https://shop.example.com."))
     return url
 
 
@@ -120,10 +121,10 @@ def parse_percent(text: str) -> int:
     ValueError for anything else, for more than two decimals, or above 100 %."""
     value = (text or "").strip().removesuffix("%").strip().replace(",", ".")
     if not _PERCENT_RE.fullmatch(value):
-        raise ValueError("Enter a percentage such as 5 or 7.25 (two decimals at most).")
+        raise ValueError(_l("Enter a percentage such as 5 or 7.25 (two decimals at most)."))
     bps = int(Decimal(value).scaleb(2))  # exact: at most two decimals
     if bps > 10_000:
-        raise ValueError("A commission cannot be more than 100 %.")
+        raise ValueError(_l("A commission cannot be more than 100 %."))
     return bps
 
 
@@ -138,14 +139,14 @@ def update_profile(
     """Change the brand's name, website and reporting currency; returns what changed."""
     name = " ".join((name or "").split())
     if not 1 <= len(name) <= 120:
-        raise BrandError("Give the brand a name of 1 to 120 characters.", "name")
+        raise BrandError(_l("Give the brand a name of 1 to 120 characters."), "name")
     try:
         website = clean_website(website)
     except ValueError as exc:
-        raise BrandError(str(exc), "website") from None
+        raise BrandError(exc.args[0], "website") from None
     currency = (currency or "").strip().upper()
     if not is_currency(currency):
-        raise BrandError("Choose a currency from the list (ISO 4217).", "currency")
+        raise BrandError(_l("Choose a currency from the list (ISO 4217)."), "currency")
     changed = _changes(brand, {"name": name, "website": website, "currency": currency})
     if changed:
         session.flush()
@@ -172,13 +173,13 @@ def update_tracking(
     click_param = (click_param or "").strip()
     if not CLICK_PARAM_RE.fullmatch(click_param):
         raise BrandError(
-            "Start with a letter; then letters, digits or _ (40 characters at most).",
+            _l("Start with a letter; then letters, digits or _ (40 characters at most)."),
             "click_param",
         )
     if not isinstance(return_window_days, int) or not 0 <= return_window_days <= 365:
-        raise BrandError("Enter a number of days from 0 to 365.", "return_window_days")
+        raise BrandError(_l("Enter a number of days from 0 to 365."), "return_window_days")
     if not isinstance(default_rate_bps, int) or not 0 <= default_rate_bps <= 10_000:
-        raise BrandError("Enter a percentage from 0 to 100.", "default_rate")
+        raise BrandError(_l("Enter a percentage from 0 to 100."), "default_rate")
     changed = _changes(
         brand,
         {
@@ -203,7 +204,7 @@ def update_tracking(
 
 # -- verified domains -------------------------------------------------------------------------
 
-DOMAIN_HELP = "Enter a domain name such as shop.example.com."
+DOMAIN_HELP = _l("Enter a domain name such as shop.example.com.")
 #: Pending and verified together; a claim blocks the domain for other brands until rejected.
 MAX_DOMAINS = 20
 
@@ -260,22 +261,31 @@ def add_domain(session: Session, brand: Brand, raw: str, actor_id: int) -> Brand
     host = domain_from_input(raw)
     holder = session.scalar(select(BrandDomain.brand_id).where(BrandDomain.domain == host))
     if holder == brand.id:
-        raise BrandError(f"{host} is already on your list.", "domain", 409)
+        raise BrandError(_l("%(host)s is already on your list.", host=host), "domain", 409)
     if holder is not None:
         raise BrandError(
-            f"{host} is registered by another brand. If it is yours, contact support.",
+            _l(
+                "%(host)s is registered by another brand. If it is yours, contact support.",
+                host=host,
+            ),
             "domain",
             409,
         )
     other = _overlapping_verified(session, brand.id, host)
     if other is not None:
         raise BrandError(
-            f"{host} overlaps {other}, a domain verified by another brand.", "domain", 409
+            _l(
+                "%(host)s overlaps %(other)s, a domain verified by another brand.",
+                host=host,
+                other=other,
+            ),
+            "domain",
+            409,
         )
     held = session.scalar(select(func.count()).where(BrandDomain.brand_id == brand.id)) or 0
     if held >= MAX_DOMAINS:
         raise BrandError(
-            f"A brand has {MAX_DOMAINS} domains at most; remove one you no longer use.",
+            _l("A brand has %(n)s domains at most; remove one you no longer use.", n=MAX_DOMAINS),
             "domain",
             409,
         )
@@ -287,7 +297,9 @@ def add_domain(session: Session, brand: Brand, raw: str, actor_id: int) -> Brand
             session.add(domain)
             session.flush()
     except IntegrityError:
-        raise BrandError(f"{host} was just registered by someone else.", "domain", 409) from None
+        raise BrandError(
+            _l("%(host)s was just registered by someone else.", host=host), "domain", 409
+        ) from None
     record(
         session,
         actor_id=actor_id,
@@ -356,18 +368,24 @@ def verify_domain(
     nothing. Refused for anyone but an admin, and when another brand holds a verified domain
     that overlaps this one."""
     if actor.role != Role.ADMIN:
-        raise BrandError("Only an admin can verify a domain.", status=403)
+        raise BrandError(_l("Only an admin can verify a domain."), status=403)
     domain = session.scalar(
         select(BrandDomain).where(BrandDomain.id == domain_id).with_for_update()
     )
     if domain is None:
-        raise BrandError("No such domain.", status=404)
+        raise BrandError(_l("No such domain."), status=404)
     if domain.verified_at is not None:
         return domain
     other = _overlapping_verified(session, domain.brand_id, domain.domain)
     if other is not None:
         raise BrandError(
-            f"{domain.domain} overlaps {other}, verified by another brand.", "domain", 409
+            _l(
+                "%(host)s overlaps %(other)s, verified by another brand.",
+                host=domain.domain,
+                other=other,
+            ),
+            "domain",
+            409,
         )
     domain.verified_at = now or utcnow()
     session.flush()
@@ -387,12 +405,12 @@ def reject_domain(session: Session, domain_id: int, actor: User, note: str = "")
     """An admin turns down a pending claim (not the brand's, or never published); it is removed
     so the rightful owner can add it. Returns the domain name."""
     if actor.role != Role.ADMIN:
-        raise BrandError("Only an admin can reject a domain.", status=403)
+        raise BrandError(_l("Only an admin can reject a domain."), status=403)
     domain = session.get(BrandDomain, domain_id)
     if domain is None:
-        raise BrandError("No such domain.", status=404)
+        raise BrandError(_l("No such domain."), status=404)
     if domain.verified_at is not None:
-        raise BrandError("A verified domain is removed by its brand, not rejected.", status=409)
+        raise BrandError(_l("A verified domain is removed by its brand, not rejected."), status=409)
     record(
         session,
         actor_id=actor.id,
@@ -442,9 +460,9 @@ def team(session: Session, brand_id: int) -> list[BrandMember]:
 
 def _may_grant(actor: BrandMember, role: BrandRole) -> None:
     if not can_edit(actor):
-        raise BrandError("Viewers cannot change the team.", status=403)
+        raise BrandError(_l("Viewers cannot change the team."), status=403)
     if role == BrandRole.OWNER and actor.role != BrandRole.OWNER:
-        raise BrandError("Only an owner can make someone an owner.", "role", 403)
+        raise BrandError(_l("Only an owner can make someone an owner."), "role", 403)
 
 
 def _member(session: Session, brand_id: int, member_id: int) -> BrandMember:
@@ -452,7 +470,7 @@ def _member(session: Session, brand_id: int, member_id: int) -> BrandMember:
         select(BrandMember).where(BrandMember.id == member_id, BrandMember.brand_id == brand_id)
     )
     if member is None:
-        raise BrandError("No such team member.", status=404)
+        raise BrandError(_l("No such team member."), status=404)
     return member
 
 
@@ -470,7 +488,7 @@ def _keep_an_owner(session: Session, brand_id: int, member: BrandMember) -> None
     )
     if not owners:
         raise BrandError(
-            "The brand must keep at least one owner: make someone else owner first.",
+            _l("The brand must keep at least one owner: make someone else owner first."),
             "role",
             409,
         )
@@ -484,26 +502,30 @@ def add_member(
     try:
         address = normalize_email(email)
     except AccountError:
-        raise BrandError("Enter a valid e-mail address.", "email") from None
+        raise BrandError(_l("Enter a valid e-mail address."), "email") from None
     user = session.scalar(select(User).where(User.email == address))
     if user is None or user.role != Role.BRAND or not user.is_active:
         # One message for "no such user" and "not brand staff": e-mails do not leak roles.
         raise BrandError(
-            "There is no brand staff account with this e-mail. "
-            "Ask them to get a brand account from the Connect team first.",
+            _l(
+                "There is no brand staff account with this e-mail. "
+                "Ask them to get a brand account from the Connect team first."
+            ),
             "email",
         )
     if session.scalar(
         select(exists().where(BrandMember.brand_id == brand.id, BrandMember.user_id == user.id))
     ):
-        raise BrandError(f"{address} is already on the team.", "email", 409)
+        raise BrandError(_l("%(email)s is already on the team.", email=address), "email", 409)
     member = BrandMember(brand_id=brand.id, user_id=user.id, role=role)
     try:
         with session.begin_nested():
             session.add(member)
             session.flush()
     except IntegrityError:
-        raise BrandError(f"{address} is already on the team.", "email", 409) from None
+        raise BrandError(
+            _l("%(email)s is already on the team.", email=address), "email", 409
+        ) from None
     record(
         session,
         actor_id=actor.user_id,
@@ -523,7 +545,7 @@ def change_role(
         return member
     if member.role == BrandRole.OWNER:
         if actor.role != BrandRole.OWNER:
-            raise BrandError("Only an owner can change an owner's role.", "role", 403)
+            raise BrandError(_l("Only an owner can change an owner's role."), "role", 403)
         _keep_an_owner(session, brand.id, member)
     old = member.role
     member.role = role
@@ -541,10 +563,10 @@ def change_role(
 def remove_member(session: Session, brand: Brand, member_id: int, actor: BrandMember) -> None:
     member = _member(session, brand.id, member_id)
     if not can_edit(actor):
-        raise BrandError("Viewers cannot change the team.", status=403)
+        raise BrandError(_l("Viewers cannot change the team."), status=403)
     if member.role == BrandRole.OWNER:
         if actor.role != BrandRole.OWNER:
-            raise BrandError("Only an owner can remove an owner.", status=403)
+            raise BrandError(_l("Only an owner can remove an owner."), status=403)
         _keep_an_owner(session, brand.id, member)
     record(
         session,
@@ -569,11 +591,13 @@ _COUNTRY_SPLIT = re.compile(r"[|,;\s]+")
 def clean_sku(text: str) -> str:
     sku = (text or "").strip()
     if not sku:
-        raise ValueError("is required")
+        raise ValueError(_l("is required"))
     if not SKU_RE.fullmatch(sku):
         raise ValueError(
-            "must start with a letter or digit and use only letters, digits, spaces and "
-            ". _ : / # + - (64 characters at most)"
+            _l(
+                "must start with a letter or digit and use only letters, digits, spaces and "
+                ". _ : / # + - (64 characters at most)"
+            )
         )
     return sku
 
@@ -581,20 +605,25 @@ def clean_sku(text: str) -> str:
 def clean_title(text: str) -> str:
     title = " ".join((text or "").split())
     if not title:
-        raise ValueError("is required")
+        raise ValueError(_l("is required"))
     if len(title) > 255:
-        raise ValueError("is longer than 255 characters")
+        raise ValueError(_l("is longer than 255 characters"))
     if _CONTROL.search(title):
-        raise ValueError("contains control characters")
+        raise ValueError(_l("contains control characters"))
     return title
 
 
 def clean_currency(text: str) -> str:
     currency = (text or "").strip().upper()
     if not currency:
-        raise ValueError("is required")
+        raise ValueError(_l("is required"))
     if not is_currency(currency):
-        raise ValueError(f"{currency[:10]!r} is not an ISO 4217 currency code (e.g. EUR, USD)")
+        raise ValueError(
+            _l(
+                "%(code)s is not an ISO 4217 currency code (e.g. EUR, USD)",
+                code=repr(currency[:10]),
+            )
+        )
     return currency
 
 
@@ -602,31 +631,39 @@ def clean_price(text: str, currency: str) -> int:
     """A price in major units (`49.99`) as minor units of `currency`."""
     value = (text or "").strip()
     if not value:
-        raise ValueError("is required")
+        raise ValueError(_l("is required"))
     if "," in value and "." not in value and re.fullmatch(r"\d+,\d+", value):
-        raise ValueError(f"use a dot for decimals: {value.replace(',', '.')}")
+        raise ValueError(_l("use a dot for decimals: %(value)s", value=value.replace(",", ".")))
     if not _PRICE_RE.fullmatch(value):
-        raise ValueError(f"{value[:20]!r} is not a price; write it like 49.99")
+        raise ValueError(
+            _l("%(value)s is not a price; write it like 49.99", value=repr(value[:20]))
+        )
     try:
         minor = parse_major(value, currency)
     except MoneyError:
         places = exponent(currency)
-        raise ValueError(f"{currency} prices have {places} decimal places at most") from None
+        raise ValueError(
+            _l(
+                "%(currency)s prices have %(places)s decimal places at most",
+                currency=currency,
+                places=places,
+            )
+        ) from None
     if minor > MAX_PRICE_MINOR:
-        raise ValueError("is implausibly large")
+        raise ValueError(_l("is implausibly large"))
     return minor
 
 
 def clean_url(text: str, domains: Sequence[str]) -> str:
     url = (text or "").strip()
     if not url:
-        raise ValueError("is required")
+        raise ValueError(_l("is required"))
     try:
         return check_destination(url, domains)
     except UnsafeDestination as exc:
         if not domains:
             raise ValueError(
-                "the brand has no verified domain yet: add one under Domains first"
+                _l("the brand has no verified domain yet: add one under Domains first")
             ) from None
         raise ValueError(str(exc)) from None
 
@@ -648,16 +685,16 @@ def clean_image_url(text: str) -> str:
         or not host
         or "@" in parts.netloc
     ):
-        raise ValueError("must be an https:// address of an image")
+        raise ValueError(_l("must be an https:// address of an image"))
     return url
 
 
 def clean_category(text: str) -> str:
     category = " ".join((text or "").split())
     if len(category) > 80:
-        raise ValueError("is longer than 80 characters")
+        raise ValueError(_l("is longer than 80 characters"))
     if _CONTROL.search(category):
-        raise ValueError("contains control characters")
+        raise ValueError(_l("contains control characters"))
     return category
 
 
@@ -677,7 +714,10 @@ def clean_countries(text: str | Iterable[str]) -> list[str]:
             codes.append(code)
     if unknown:
         raise ValueError(
-            "not ISO 3166 country codes: " + ", ".join(unknown[:5]) + " (use e.g. FR ES PL)"
+            _l(
+                "not ISO 3166 country codes: %(codes)s (use e.g. FR ES PL)",
+                codes=", ".join(unknown[:5]),
+            )
         )
     return codes
 
@@ -720,7 +760,7 @@ def _check_url(session: Session, brand_id: int, url: str) -> None:
     try:
         clean_url(url, verified_domains(session, brand_id))
     except ValueError as exc:
-        raise BrandError(str(exc), "url") from None
+        raise BrandError(exc.args[0], "url") from None
 
 
 def create_product(session: Session, brand: Brand, data: ProductInput, actor_id: int) -> Product:
@@ -728,14 +768,14 @@ def create_product(session: Session, brand: Brand, data: ProductInput, actor_id:
     if session.scalar(
         select(exists().where(Product.brand_id == brand.id, Product.sku == data.sku))
     ):
-        raise BrandError("A product with this SKU exists already.", "sku", 409)
+        raise BrandError(_l("A product with this SKU exists already."), "sku", 409)
     product = Product(brand_id=brand.id, sku=data.sku, **data.values())
     try:
         with session.begin_nested():
             session.add(product)
             session.flush()
     except IntegrityError:
-        raise BrandError("A product with this SKU exists already.", "sku", 409) from None
+        raise BrandError(_l("A product with this SKU exists already."), "sku", 409) from None
     record(
         session,
         actor_id=actor_id,

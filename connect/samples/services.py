@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -89,7 +90,7 @@ class SampleError(ValueError):
     """A request the sample rules refuse. The message is safe to show; `field` names the form
     field it belongs to (None: the whole form); `status` is the HTTP code."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
+    def __init__(self, message: object, *, field: str | None = None, status: int = 422) -> None:
         super().__init__(message)
         self.field = field
         self.status = status
@@ -99,7 +100,11 @@ def next_status(current: SampleStatus, wanted: SampleStatus) -> SampleStatus:
     """`wanted` if the table allows the move from `current`; SampleError (409) otherwise."""
     if wanted not in TRANSITIONS[current]:
         raise SampleError(
-            f"This sample request is {current.value}: it cannot become {wanted.value}.",
+            _l(
+                "This sample request is %(a)s: it cannot become %(b)s.",
+                a=current.value,
+                b=wanted.value,
+            ),
             status=409,
         )
     return wanted
@@ -155,14 +160,34 @@ def allowance(
     return Allowance(tier_limit(session, creator), session.scalar(open_q) or 0, overdue or 0)
 
 
-def _limit_message(a: Allowance, *, approving: bool) -> str:
-    who = "The creator has" if approving else "You have"
-    text = f"{who} {a.open} open sample request(s) and the tier allows {a.limit}"
-    if a.overdue:
-        text += f", less {a.overdue} for content that was not posted in time"
+def _limit_message(a: Allowance, *, approving: bool) -> object:
+    """Why no place is free, as one lazy sentence per case (translators see whole sentences)."""
+    values = {"open": a.open, "limit": a.limit, "overdue": a.overdue}
+    if approving and a.overdue:
+        return _l(
+            "The creator has %(open)s open sample request(s) and the tier allows %(limit)s, "
+            "less %(overdue)s for content that was not posted in time. "
+            "Approve once one of them is finished.",
+            **values,
+        )
     if approving:
-        return text + ". Approve once one of them is finished."
-    return text + ". Ask again once a sample's content is published."
+        return _l(
+            "The creator has %(open)s open sample request(s) and the tier allows %(limit)s. "
+            "Approve once one of them is finished.",
+            **values,
+        )
+    if a.overdue:
+        return _l(
+            "You have %(open)s open sample request(s) and the tier allows %(limit)s, "
+            "less %(overdue)s for content that was not posted in time. "
+            "Ask again once a sample's content is published.",
+            **values,
+        )
+    return _l(
+        "You have %(open)s open sample request(s) and the tier allows %(limit)s. "
+        "Ask again once a sample's content is published.",
+        **values,
+    )
 
 
 def _lock_creator(session: Session, creator_id: int) -> Creator:
@@ -174,7 +199,7 @@ def _lock_creator(session: Session, creator_id: int) -> Creator:
         .execution_options(populate_existing=True)
     )
     if creator is None:
-        raise SampleError("No such creator.", status=404)
+        raise SampleError(_l("No such creator."), status=404)
     return creator
 
 
@@ -202,17 +227,17 @@ def request_problem(
     membership: samples are for accepted members only, even in campaigns anyone may link to.
     """
     if creator.status != CreatorStatus.APPROVED:
-        return "Your account must be approved before you ask for samples."
+        return str(_l("Your account must be approved before you ask for samples."))
     brand = session.get(Brand, campaign.brand_id)
     if brand is None or brand.status != BrandStatus.APPROVED:
-        return "This brand is not taking requests."
+        return str(_l("This brand is not taking requests."))
     if member_status(session, campaign.id, creator.id) != MemberStatus.APPROVED:
-        return "Join the campaign before you ask for samples."
+        return str(_l("Join the campaign before you ask for samples."))
     problem = campaign_open_to(session, campaign, creator, now.date())
     if problem:
         return problem
     if product is not None and not product_in_campaign(session, campaign, product):
-        return "This product is not part of the campaign."
+        return str(_l("This product is not part of the campaign."))
     return ""
 
 
@@ -239,10 +264,10 @@ class AddressInput:
 
 
 _REQUIRED = {
-    "recipient_name": "Enter the recipient's name.",
-    "address_line1": "Enter the street address.",
-    "city": "Enter the city.",
-    "postal_code": "Enter the postal code.",
+    "recipient_name": _l("Enter the recipient's name."),
+    "address_line1": _l("Enter the street address."),
+    "city": _l("Enter the city."),
+    "postal_code": _l("Enter the postal code."),
 }
 _MAX = {
     "recipient_name": 120,
@@ -258,14 +283,14 @@ _MAX = {
 def clean_address(data: AddressInput) -> dict[str, str | None]:
     """The address columns, trimmed and checked; SampleError names the first bad field."""
     if not is_country(data.shipping_country):
-        raise SampleError("Choose a country from the list.", field="shipping_country")
+        raise SampleError(_l("Choose a country from the list."), field="shipping_country")
     out: dict[str, str | None] = {"shipping_country": data.shipping_country}
     for name in ADDRESS_FIELDS:
         value = " ".join(str(getattr(data, name) or "").split())
         if name in _REQUIRED and not value:
             raise SampleError(_REQUIRED[name], field=name)
         if len(value) > _MAX[name]:
-            raise SampleError(f"At most {_MAX[name]} characters.", field=name)
+            raise SampleError(_l("At most %(n)s characters.", n=_MAX[name]), field=name)
         out[name] = value or None
     return out
 
@@ -283,10 +308,10 @@ def request_sample(
     """A new request, or SampleError (nothing written) when a rule refuses it."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise SampleError("No such campaign.", status=404)
+        raise SampleError(_l("No such campaign."), status=404)
     product = session.get(Product, product_id)
     if product is None or product.brand_id != campaign.brand_id:
-        raise SampleError("Choose a product of this campaign.", field="product_id")
+        raise SampleError(_l("Choose a product of this campaign."), field="product_id")
     values = clean_address(address)
     creator = _lock_creator(session, creator.id)
     problem = request_problem(session, creator, campaign, product, now)
@@ -294,7 +319,7 @@ def request_sample(
         raise SampleError(problem, status=403)
     if not ships_to(campaign, product, address.shipping_country):
         raise SampleError(
-            "This product cannot be sent to that country for this campaign.",
+            _l("This product cannot be sent to that country for this campaign."),
             field="shipping_country",
         )
     if session.scalar(
@@ -306,7 +331,7 @@ def request_sample(
             )
         )
     ):
-        raise SampleError("You already have an open request for this product.", status=409)
+        raise SampleError(_l("You already have an open request for this product."), status=409)
     places = allowance(session, creator, now)
     if places.available <= 0:
         raise SampleError(_limit_message(places, approving=False), status=409)
@@ -365,7 +390,7 @@ def _locked(session: Session, sample_id: int) -> SampleRequest | None:
 def _creator_locked(session: Session, creator: Creator, sample_id: int) -> SampleRequest:
     sample = _locked(session, sample_id)
     if sample is None or sample.creator_id != creator.id:
-        raise SampleError("No such sample request.", status=404)
+        raise SampleError(_l("No such sample request."), status=404)
     return sample
 
 
@@ -375,7 +400,9 @@ def cancel_request(
     """The creator withdraws a request the brand has not answered; the address goes at once."""
     sample = _creator_locked(session, creator, sample_id)
     if sample.status != SampleStatus.REQUESTED:
-        raise SampleError("Only a request the brand has not answered can be cancelled.", status=409)
+        raise SampleError(
+            _l("Only a request the brand has not answered can be cancelled."), status=409
+        )
     _move(sample, SampleStatus.CANCELLED)
     sample.cancelled_at = now
     _erase(sample, now)
@@ -389,11 +416,13 @@ def extend_deadline(
     """The creator's one extension: EXTENSION_DAYS more, asked before the deadline."""
     sample = _creator_locked(session, creator, sample_id)
     if sample.status != SampleStatus.DELIVERED or sample.content_due_at is None:
-        raise SampleError("Only a delivered sample waiting for content has a deadline.", status=409)
+        raise SampleError(
+            _l("Only a delivered sample waiting for content has a deadline."), status=409
+        )
     if sample.extended:
-        raise SampleError("The deadline was already extended once.", status=409)
+        raise SampleError(_l("The deadline was already extended once."), status=409)
     if now >= sample.content_due_at:
-        raise SampleError("The deadline has passed: it can no longer be extended.", status=409)
+        raise SampleError(_l("The deadline has passed: it can no longer be extended."), status=409)
     sample.extended = True
     sample.content_due_at = sample.content_due_at + EXTENSION_DAYS
     sample.reminded_at = None  # a reminder before the new deadline
@@ -413,7 +442,7 @@ def extend_deadline(
 def _brand_locked(session: Session, brand_id: int, sample_id: int) -> SampleRequest:
     sample = _locked(session, sample_id)
     if sample is None or sample.brand_id != brand_id:
-        raise SampleError("No such sample request.", status=404)
+        raise SampleError(_l("No such sample request."), status=404)
     return sample
 
 
@@ -453,9 +482,9 @@ def decline_request(
 ) -> SampleRequest:
     reason = " ".join((reason or "").split())
     if not reason:
-        raise SampleError("Tell the creator why the request is declined.", field="reason")
+        raise SampleError(_l("Tell the creator why the request is declined."), field="reason")
     if len(reason) > 500:
-        raise SampleError("At most 500 characters.", field="reason")
+        raise SampleError(_l("At most %(n)s characters.", n=500), field="reason")
     sample = _brand_locked(session, brand_id, sample_id)
     _move(sample, SampleStatus.DECLINED)
     sample.decided_at = now
@@ -481,13 +510,13 @@ def record_shipment(
     carrier = " ".join((carrier or "").split())
     tracking_number = "".join((tracking_number or "").split())
     if not carrier:
-        raise SampleError("Enter the carrier.", field="carrier")
+        raise SampleError(_l("Enter the carrier."), field="carrier")
     if len(carrier) > 80:
-        raise SampleError("At most 80 characters.", field="carrier")
+        raise SampleError(_l("At most %(n)s characters.", n=80), field="carrier")
     if not tracking_number:
-        raise SampleError("Enter the tracking number.", field="tracking_number")
+        raise SampleError(_l("Enter the tracking number."), field="tracking_number")
     if len(tracking_number) > 100:
-        raise SampleError("At most 100 characters.", field="tracking_number")
+        raise SampleError(_l("At most %(n)s characters.", n=100), field="tracking_number")
     sample = _brand_locked(session, brand_id, sample_id)
     _move(sample, SampleStatus.SHIPPED)
     sample.carrier, sample.tracking_number, sample.shipped_at = carrier, tracking_number, now

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Connection,
     case,
@@ -53,7 +54,7 @@ DEDUP_WINDOW = timedelta(minutes=30)
 class LinkError(ValueError):
     """A link request the rules refuse; the message is safe to show. `status` is the HTTP code."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(self, message: object, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
 
@@ -74,20 +75,20 @@ def create_link(
     """A tracked link for a product the creator may promote. Raises LinkError otherwise."""
     now = now or utcnow()
     if creator.status != CreatorStatus.APPROVED:
-        raise LinkError("Your account must be approved before you create links.", 403)
+        raise LinkError(_l("Your account must be approved before you create links."), 403)
     product = session.get(Product, product_id)
     brand = session.get(Brand, product.brand_id) if product else None
     if product is None or brand is None or brand.status != BrandStatus.APPROVED:
-        raise LinkError("No such product.", 404)
+        raise LinkError(_l("No such product."), 404)
     if product.status != ProductStatus.ACTIVE:
-        raise LinkError("This product is archived.")
+        raise LinkError(_l("This product is archived."))
     if product.countries and creator.country not in product.countries:
-        raise LinkError("This product is not sold in your country.")
+        raise LinkError(_l("This product is not sold in your country."))
     campaign = None
     if campaign_id is not None:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or campaign.brand_id != brand.id:
-            raise LinkError("No such campaign for this product.", 404)
+            raise LinkError(_l("No such campaign for this product."), 404)
         problem = campaign_open_to(session, campaign, creator, now.date())
         if problem:
             raise LinkError(problem, 403)
@@ -102,16 +103,17 @@ def create_link(
                 )
             )
         ):
-            raise LinkError("This product is not part of the campaign.")
+            raise LinkError(_l("This product is not part of the campaign."))
     if content_id is not None:
         content = session.get(Content, content_id)
         if content is None or content.creator_id != creator.id:
-            raise LinkError("No such content.", 404)
+            raise LinkError(_l("No such content."), 404)
         if content.status == ContentStatus.REJECTED:
-            raise LinkError("This content was rejected; its links cannot earn.")
+            raise LinkError(_l("This content was rejected; its links cannot earn."))
         if content.status in (ContentStatus.FLAGGED, ContentStatus.SUBMITTED):
             raise LinkError(
-                "This content is being reviewed; its links are made when it is published.", 409
+                _l("This content is being reviewed; its links are made when it is published."),
+                409,
             )
         if not session.scalar(
             select(
@@ -121,7 +123,7 @@ def create_link(
                 )
             )
         ):
-            raise LinkError("This content does not feature the product.")
+            raise LinkError(_l("This content does not feature the product."))
     domains = session.scalars(
         select(BrandDomain.domain).where(
             BrandDomain.brand_id == brand.id, BrandDomain.verified_at.is_not(None)
@@ -130,7 +132,9 @@ def create_link(
     try:
         destination = check_destination(product.url, domains)
     except UnsafeDestination as exc:
-        raise LinkError(f"The product page cannot be linked: {exc}.") from exc
+        raise LinkError(
+            _l("The product page cannot be linked: %(reason)s.", reason=str(exc))
+        ) from exc
     link = Link(
         code=_unused_code(session),
         creator_id=creator.id,
