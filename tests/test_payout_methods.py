@@ -395,6 +395,37 @@ def test_bank_file_rail_is_not_offered_inside_sepa_in_euro(portal: Flask) -> Non
     assert _method(portal, gina) is None
 
 
+def test_refusals_reach_a_spanish_creator_in_spanish(portal: Flask) -> None:
+    """The rules' refusals are lazy strings: the page and the flash speak the reader's language.
+    (Needs the integrated catalogues: the Spanish texts come from the i18n hand-off.)"""
+    with portal.app_context():
+        lola = factories.creator(handle="lola", country="BR", currency="BRL")
+        lola.user.locale = "es"
+        db.session.commit()
+    client = _signed_in(portal, "lola")
+    spanish = "Las transferencias SEPA son solo en euros; tu moneda de pago es BRL."
+    assert spanish in client.get(PAGE).get_data(as_text=True)
+
+    refused = _post(
+        client,
+        "/creator/payout-method/sepa",
+        **{"sepa-account_holder": "Lola", "sepa-iban": IBAN_DE},
+    )
+    assert refused.status_code == 303
+    page = _flashes(client)
+    assert spanish in page
+    assert "euro only" not in page
+
+    # A field error of the bank-account rules, on the form.
+    no_bic = _post(
+        client,
+        "/creator/payout-method/bank",
+        **{"bank-account_holder": "Lola Souza", "bank-iban": IBAN_BR},
+    )
+    assert no_bic.status_code == 422
+    assert "Escribe el BIC (código SWIFT) de tu banco." in no_bic.get_data(as_text=True)
+
+
 # --- PayPal ---------------------------------------------------------------------------------
 
 

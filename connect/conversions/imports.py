@@ -38,6 +38,9 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
+from flask_babel.speaklater import LazyString
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -99,7 +102,26 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be imported. The message is safe to show to the uploader."""
+    """The file as a whole cannot be imported. The message is safe to show to the uploader: a
+    lazy string, translated when the upload form shows it (a job stores it as `str`, English)."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+#: The kinds as the header message names them ("the orders header"), in the reader's language.
+_KIND_WORDS = {
+    ImportKind.ORDERS: lazy_pgettext("import kind", "orders"),
+    ImportKind.REFUNDS: lazy_pgettext("import kind", "refunds"),
+}
+
+
+def _joined(parts: list[Any], separator: str) -> LazyString:
+    """`parts` (lazy strings among them) joined when the message is shown, not before."""
+    return LazyString(lambda: separator.join(str(part) for part in parts))
 
 
 # -- reading the file -------------------------------------------------------------------------
@@ -139,45 +161,55 @@ def parse_csv(kind: ImportKind, data: bytes) -> ParsedFile:
                 continue  # blank lines are not rows
             if len(rows) >= MAX_ROWS:
                 raise ImportFileError(
-                    f"The file has more than {MAX_ROWS:,} rows; split it into smaller files."
+                    _l(
+                        "The file has more than %(max)s rows; split it into smaller files.",
+                        max=f"{MAX_ROWS:,}",
+                    )
                 )
             mapped = dict(zip(columns, cells, strict=False))
-            malformed = ""
+            malformed = ""  # goes to the error report, a stored file: English
             if len(cells) != len(columns):
                 malformed = f"expected {len(columns)} cells, found {len(cells)}"
             rows.append(Row(number, mapped, malformed))
     except csv.Error as exc:
         raise ImportFileError(
-            f"The file is not valid CSV near line {reader.line_num}: {exc}."
+            _l(
+                "The file is not valid CSV near line %(line)s: %(error)s.",
+                line=reader.line_num,
+                error=str(exc),
+            )
         ) from None
     if not rows:
-        raise ImportFileError("The file has a header but no data rows.")
+        raise ImportFileError(_l("The file has a header but no data rows."))
     return ParsedFile(kind, columns, rows)
 
 
 def _check_header(kind: ImportKind, header: list[str]) -> tuple[str, ...]:
     names = tuple(cell.strip().lower() for cell in header)
     expected, required = COLUMNS[kind], REQUIRED[kind]
-    problems = []
+    problems: list[LazyString] = []
     missing = [name for name in required if name not in names]
     if missing:
-        problems.append("missing " + ", ".join(missing))
+        problems.append(_l("missing %(columns)s", columns=", ".join(missing)))
     unknown = [name for name in names if name not in expected]
     if unknown:
         shown = ", ".join(repr(n[:40]) for n in unknown[:5])
-        problems.append("unknown " + shown + (" …" if len(unknown) > 5 else ""))
+        problems.append(
+            _l("unknown %(columns)s", columns=shown + (" …" if len(unknown) > 5 else ""))
+        )
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        problems.append("repeated " + ", ".join(duplicated))
+        problems.append(_l("repeated %(columns)s", columns=", ".join(duplicated)))
     if problems:
         raise ImportFileError(
-            f"The first line must be the {kind} header ("
-            + "; ".join(problems)
-            + "). Columns: "
-            + ", ".join(expected)
-            + "; required: "
-            + ", ".join(required)
-            + "."
+            _l(
+                "The first line must be the %(kind)s header (%(problems)s). "
+                "Columns: %(columns)s; required: %(required)s.",
+                kind=_KIND_WORDS.get(kind, kind.value),
+                problems=_joined(problems, "; "),
+                columns=", ".join(expected),
+                required=", ".join(required),
+            )
         )
     return names
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,12 +45,20 @@ from connect.webhooks import events as webhook_events
 
 
 class ConversionError(ValueError):
-    """A request the rules refuse. `status` is the HTTP answer; the message is safe to show."""
+    """A request the rules refuse. `status` is the HTTP answer; the message is safe to show.
 
-    def __init__(self, message: str, status: int = 422, code: str = "invalid") -> None:
+    Refusals of the conversions API stay English: programs read them, and
+    `connect.conversions.openapi` documents them. A refusal the portal shows (a commission's state
+    move, in the admin's hold review) is a lazy string, translated when the view turns it into
+    text."""
+
+    def __init__(self, message: object, status: int = 422, code: str = "invalid") -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # -- commission state machine -----------------------------------------------------------------
@@ -81,7 +90,16 @@ HOLDING_ACCOUNT = {
 def next_status(current: CommissionStatus, target: CommissionStatus) -> CommissionStatus:
     """`target`, if a commission may move there from `current`; raises otherwise."""
     if target not in TRANSITIONS[current]:
-        raise ConversionError(f"a {current} commission cannot become {target}", 409, "conflict")
+        # Reached from the admin's hold review (the API's reversals never make an illegal move).
+        raise ConversionError(
+            _l(
+                "a %(current)s commission cannot become %(target)s",
+                current=current.value,
+                target=target.value,
+            ),
+            409,
+            "conflict",
+        )
     return target
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -83,7 +84,14 @@ MAX_EXPORT_DAYS = 366
 
 
 class StatementError(ValueError):
-    """Parameters the rules refuse; the message is safe to show."""
+    """Parameters the rules refuse; the message is safe to show (a lazy string, translated when
+    the view turns it into text)."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -449,25 +457,47 @@ class ExportPeriod:
 def parse_export_params(args: Mapping[str, str]) -> ExportPeriod:
     """Validate `start`, `end` (YYYY-MM-DD, inclusive, UTC days) and an optional `currency`."""
 
-    def day(name: str, label: str) -> date:
+    # One message per date, not a "start"/"end" word in one sentence: languages inflect them.
+    missing = {
+        "start": _l("The start date is missing (YYYY-MM-DD)."),
+        "end": _l("The end date is missing (YYYY-MM-DD)."),
+    }
+
+    def not_a_date(name: str, raw: str) -> StatementError:
+        if name == "start":
+            return StatementError(
+                _l("The start date %(value)s is not a date (YYYY-MM-DD).", value=repr(raw))
+            )
+        return StatementError(
+            _l("The end date %(value)s is not a date (YYYY-MM-DD).", value=repr(raw))
+        )
+
+    def day(name: str) -> date:
         raw = (args.get(name) or "").strip()
         if not raw:
-            raise StatementError(f"The {label} date is missing (YYYY-MM-DD).")
+            raise StatementError(missing[name])
         try:
             if not _DATE.match(raw):
                 raise ValueError(raw)
             return date.fromisoformat(raw)
         except ValueError:
-            raise StatementError(f"The {label} date {raw!r} is not a date (YYYY-MM-DD).") from None
+            raise not_a_date(name, raw) from None
 
-    start, end = day("start", "start"), day("end", "end")
+    start, end = day("start"), day("end")
     if end < start:
-        raise StatementError("The end date is before the start date.")
+        raise StatementError(_l("The end date is before the start date."))
     if (end - start).days + 1 > MAX_EXPORT_DAYS:
-        raise StatementError(f"A ledger export covers at most {MAX_EXPORT_DAYS} days.")
+        raise StatementError(
+            _l("A ledger export covers at most %(days)s days.", days=MAX_EXPORT_DAYS)
+        )
     currency = (args.get("currency") or "").strip().upper() or None
     if currency is not None and not is_currency(currency):
-        raise StatementError(f"Unknown currency {currency!r} (use an ISO 4217 code, e.g. EUR).")
+        raise StatementError(
+            _l(
+                "Unknown currency %(currency)s (use an ISO 4217 code, e.g. EUR).",
+                currency=repr(currency),
+            )
+        )
     return ExportPeriod(start, end, currency)
 
 

@@ -29,22 +29,25 @@ class ReturnsForm(FlaskForm):
 
 
 def parse_returns(data: bytes) -> dict[int, str]:
-    """payout id -> reason from a bank return CSV; ValueError with a clear message otherwise."""
+    """payout id -> reason from a bank return CSV; ValueError with a clear message (a lazy
+    string, translated when shown) otherwise. The reasons are stored: they stay as written."""
     if len(data) > 256 * 1024:
-        raise ValueError("The return file is larger than 256 KB.")
+        raise ValueError(_l("The return file is larger than 256 KB."))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError("The return file is not UTF-8 text.") from exc
+        raise ValueError(_l("The return file is not UTF-8 text.")) from exc
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "payout_id" not in reader.fieldnames:
-        raise ValueError("The return file needs a payout_id column (and optionally reason).")
+        raise ValueError(_l("The return file needs a payout_id column (and optionally reason)."))
     returns = {}
     for n, row in enumerate(reader, start=2):
         raw = (row.get("payout_id") or "").strip()
         if not raw.isdigit():
-            raise ValueError(f"Row {n}: payout_id {raw!r} is not a number.")
+            raise ValueError(
+                _l("Row %(row)s: payout_id %(value)s is not a number.", row=n, value=repr(raw))
+            )
         returns[int(raw)] = (row.get("reason") or "returned by the bank").strip()[:200]
     if not returns:
-        raise ValueError("The return file lists no payouts.")
+        raise ValueError(_l("The return file lists no payouts."))
     return returns

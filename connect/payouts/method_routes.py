@@ -86,8 +86,9 @@ def page(creator: Creator) -> Any:
 
 
 def _refused(creator: Creator, rail: Rail) -> str:
+    """Why `rail` is not offered to the creator, in the reader's language ("" when it is)."""
     option = rail_options(creator, stripe_configured=_stripe_configured())[rail]
-    return "" if option.available else option.reason
+    return "" if option.available else str(option.reason)
 
 
 def _save_bank(creator: Creator, rail: Rail) -> Any:

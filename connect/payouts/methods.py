@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from schwifty import BIC, IBAN, registry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,12 +43,16 @@ HOLDER_MAX = 140  # PayoutMethod.account_holder
 
 
 class MethodError(ValueError):
-    """Payout details the rules refuse. The message is safe to show; `field` names the form
-    field it belongs to (None: the rail itself is refused)."""
+    """Payout details the rules refuse. The message is safe to show (a lazy string, translated
+    when the view turns it into text); `field` names the form field it belongs to (None: the
+    rail itself is refused)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: object, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --- which rails reach a creator ----------------------------------------------------------
@@ -56,8 +62,8 @@ class MethodError(ValueError):
 class RailOption:
     rail: Rail
     available: bool
-    #: Why the rail is not offered (empty when it is).
-    reason: str = ""
+    #: Why the rail is not offered (empty when it is); a lazy string, translated when shown.
+    reason: str | LazyString = ""
 
 
 def country_name(code: str) -> str:
@@ -77,17 +83,22 @@ def rail_options(creator: Creator, *, stripe_configured: bool) -> dict[Rail, Rai
     where = country_name(creator.country)
     if creator.country not in STRIPE_COUNTRIES:
         stripe = RailOption(
-            Rail.STRIPE, False, f"Stripe Connect does not pay out to creators in {where}."
+            Rail.STRIPE,
+            False,
+            _l("Stripe Connect does not pay out to creators in %(country)s.", country=where),
         )
     elif not stripe_configured:
-        stripe = RailOption(Rail.STRIPE, False, "Stripe payouts are not set up on Connect yet.")
+        stripe = RailOption(Rail.STRIPE, False, _l("Stripe payouts are not set up on Connect yet."))
     else:
         stripe = RailOption(Rail.STRIPE, True)
     if creator.payout_currency != "EUR":
         sepa = RailOption(
             Rail.SEPA,
             False,
-            f"SEPA transfers are in euro only; your payout currency is {creator.payout_currency}.",
+            _l(
+                "SEPA transfers are in euro only; your payout currency is %(currency)s.",
+                currency=creator.payout_currency,
+            ),
         )
     else:
         sepa = RailOption(Rail.SEPA, True)
@@ -95,7 +106,10 @@ def rail_options(creator: Creator, *, stripe_configured: bool) -> dict[Rail, Rai
         bank = RailOption(
             Rail.CSV,
             False,
-            f"{where} is in the SEPA zone and you are paid in euro: use a SEPA transfer.",
+            _l(
+                "%(country)s is in the SEPA zone and you are paid in euro: use a SEPA transfer.",
+                country=where,
+            ),
         )
     else:
         bank = RailOption(Rail.CSV, True)
@@ -141,21 +155,28 @@ def parse_bank_account(iban: str, bic: str, holder: str, *, sepa: bool) -> BankA
     """
     holder = " ".join(holder.split())
     if not holder:
-        raise MethodError("Enter the account holder's name.", "account_holder")
+        raise MethodError(_l("Enter the account holder's name."), "account_holder")
     if len(holder) > HOLDER_MAX:
-        raise MethodError(f"Use at most {HOLDER_MAX} characters.", "account_holder")
+        raise MethodError(_l("Use at most %(max)s characters.", max=HOLDER_MAX), "account_holder")
     if sepa and not any(c.isalnum() for c in sepa_clean(holder, 70)):
         raise MethodError(
-            "Enter the holder's name in Latin letters, as your bank writes it.", "account_holder"
+            _l("Enter the holder's name in Latin letters, as your bank writes it."),
+            "account_holder",
         )
     try:
         parsed = IBAN(iban)
     except ValueError as exc:  # every schwifty error is a ValueError
-        raise MethodError(f"This is not a valid IBAN ({exc}).", "iban") from exc
+        # schwifty's own reason (English) stays in the parentheses: it names the exact fault.
+        raise MethodError(
+            _l("This is not a valid IBAN (%(error)s).", error=str(exc)), "iban"
+        ) from exc
     if sepa and not parsed.in_sepa_zone:
         raise MethodError(
-            f"IBANs from {country_name(parsed.country_code)} are outside the SEPA zone: "
-            "choose a bank transfer by file or PayPal instead.",
+            _l(
+                "IBANs from %(country)s are outside the SEPA zone: "
+                "choose a bank transfer by file or PayPal instead.",
+                country=country_name(parsed.country_code),
+            ),
             "iban",
         )
     return BankAccount(
@@ -172,19 +193,24 @@ def _bic_for(iban: IBAN, raw: str, *, required: bool) -> str:
         if derived is not None and _BIC_PATTERN.fullmatch(derived.compact):
             return derived.compact
         if required:
-            raise MethodError("Enter your bank's BIC (SWIFT code).", "bic")
+            raise MethodError(_l("Enter your bank's BIC (SWIFT code)."), "bic")
         return ""
     try:
         bic = BIC(raw)
     except ValueError as exc:
-        raise MethodError(f"This is not a valid BIC ({exc}).", "bic") from exc
+        raise MethodError(
+            _l("This is not a valid BIC (%(error)s).", error=str(exc)), "bic"
+        ) from exc
     if not _BIC_PATTERN.fullmatch(bic.compact):
-        raise MethodError("This is not a valid BIC.", "bic")
+        raise MethodError(_l("This is not a valid BIC."), "bic")
     allowed = _BIC_COUNTRIES.get(iban.country_code, frozenset({iban.country_code}))
     if bic.country_code not in allowed:
         raise MethodError(
-            f"This BIC is for a bank in {country_name(bic.country_code)}, "
-            f"the IBAN for one in {country_name(iban.country_code)}.",
+            _l(
+                "This BIC is for a bank in %(bic_country)s, the IBAN for one in %(iban_country)s.",
+                bic_country=country_name(bic.country_code),
+                iban_country=country_name(iban.country_code),
+            ),
             "bic",
         )
     return bic.compact
@@ -237,7 +263,7 @@ def set_bank_account(
         raise ValueError(f"not a bank rail: {rail}")
     _require(creator, rail)
     if rail == Rail.SEPA and not in_sepa_zone(account.country):
-        raise MethodError("This IBAN is outside the SEPA zone.", "iban")
+        raise MethodError(_l("This IBAN is outside the SEPA zone."), "iban")
     method, previous = _switch(session, creator, rail)
     method.iban, method.bic, method.account_holder = account.iban, account.bic, account.holder
     _audit(session, method, previous, actor_id, iban=mask_iban(account.iban), bic=account.bic)
@@ -248,7 +274,9 @@ def set_paypal(session: Session, creator: Creator, email: str, *, actor_id: int)
     try:
         address = normalize_email(email)
     except AccountError as exc:
-        raise MethodError(f"Enter a valid e-mail address ({exc}).", "email") from exc
+        raise MethodError(
+            _l("Enter a valid e-mail address (%(error)s).", error=exc), "email"
+        ) from exc
     method, previous = _switch(session, creator, Rail.PAYPAL)
     method.paypal_email = address
     _audit(session, method, previous, actor_id)

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -126,6 +127,15 @@ def batch_progress_json(batch_id: int) -> Any:
     return progress_json(batch_progress(db.session, found, url))
 
 
+#: What each batch action says when it went through: one sentence per action, so that each
+#: language words it whole (an English verb in a placeholder would stay English).
+_DONE = {
+    "approve": _l("Done: approve."),
+    "cancel": _l("Done: cancel."),
+    "execute": _l("Done: execute."),
+}
+
+
 def _batch_action(batch_id: int, action: str) -> Any:
     found = db.get_or_404(PayoutBatch, batch_id)
     if not ActionForm().validate_on_submit():
@@ -139,7 +149,9 @@ def _batch_action(batch_id: int, action: str) -> Any:
             cancel_batch(db.session, found, current_user)
         else:
             if found.status not in {BatchStatus.APPROVED, BatchStatus.EXECUTING}:
-                raise PayoutError(f"A {found.status} batch cannot be executed.")
+                raise PayoutError(
+                    _l("A %(status)s batch cannot be executed.", status=found.status.value)
+                )
             enqueue_after_commit(
                 db.session,
                 "workers.jobs.execute_payout_batch",
@@ -150,7 +162,7 @@ def _batch_action(batch_id: int, action: str) -> Any:
     except PayoutError as exc:
         flash(str(exc), "error")
     else:
-        flash(_("Done: %(action)s.", action=action), "success")
+        flash(str(_DONE[action]), "success")
     return redirect(url_for("payouts.batch", batch_id=found.id))
 
 
@@ -225,7 +237,7 @@ def bank_returns(batch_id: int) -> Any:
     found = db.get_or_404(PayoutBatch, batch_id)
     form = ReturnsForm()
     if not form.validate_on_submit():
-        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
         return redirect(url_for("payouts.batch", batch_id=batch_id))
     try:
         returns = parse_returns(form.file.data.read(256 * 1024 + 1))
@@ -235,5 +247,5 @@ def bank_returns(batch_id: int) -> Any:
     failed, problems = record_returns(db.session, found, returns, current_user)
     flash(_("%(count)s payouts returned to their creators.", count=failed), "success")
     for problem in problems[:10]:
-        flash(problem, "error")
+        flash(str(problem), "error")
     return redirect(url_for("payouts.batch", batch_id=batch_id))

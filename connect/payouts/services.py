@@ -11,6 +11,9 @@ from __future__ import annotations
 import tempfile
 from datetime import date, datetime
 
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -134,7 +137,21 @@ DEFAULT_MINIMUM_MAJOR = 50
 
 
 class PayoutError(ValueError):
-    """A payout action the rules refuse; the message is safe to show."""
+    """A payout action the rules refuse; the message is safe to show (a lazy string, translated
+    when the view turns it into text)."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def stored_text(message: object) -> str:
+    """A message as a stored record keeps it (a batch summary, the audit log): in English,
+    whoever's request or job writes it."""
+    with force_locale("en"):
+        return str(message)
 
 
 def minimum_minor(currency: str, minimums: dict[str, int] | None = None) -> int:
@@ -148,7 +165,7 @@ def start_batch(
     session: Session, *, period_start: date, period_end: date, actor: User
 ) -> PayoutBatch:
     if period_end < period_start:
-        raise PayoutError("The period ends before it starts.")
+        raise PayoutError(_l("The period ends before it starts."))
     batch = PayoutBatch(
         period_start=period_start,
         period_end=period_end,
@@ -167,23 +184,36 @@ def start_batch(
     return batch
 
 
-def _method_problem(creator: Creator, method: PayoutMethod | None, currency: str) -> str:
+#: Why a creator's own status keeps them from being paid (shown on their payout-method page).
+_CREATOR_PROBLEMS = {
+    CreatorStatus.PENDING: _l("creator pending"),
+    CreatorStatus.SUSPENDED: _l("creator suspended"),
+}
+
+
+def _method_problem(
+    creator: Creator, method: PayoutMethod | None, currency: str
+) -> str | LazyString:
+    """Why the creator cannot be paid in `currency` now, or "" when they can. A lazy string:
+    the creator's page shows it translated; a batch summary stores its English text."""
     if creator.status != CreatorStatus.APPROVED:
-        return f"creator {creator.status}"
+        return _CREATOR_PROBLEMS.get(
+            creator.status, _l("creator %(status)s", status=creator.status.value)
+        )
     if method is None:
-        return "no payout details"
+        return _l("no payout details")
     if method.rail == Rail.STRIPE:
         if not method.stripe_account_id or not method.payouts_enabled:
-            return "Stripe onboarding not finished"
+            return _l("Stripe onboarding not finished")
     elif method.rail == Rail.SEPA:
         if currency != "EUR":
-            return "SEPA pays EUR only"
+            return _l("SEPA pays EUR only")
         if not method.iban:
-            return "no IBAN"
+            return _l("no IBAN")
     elif method.rail == Rail.PAYPAL and not method.paypal_email:
-        return "no PayPal e-mail"
+        return _l("no PayPal e-mail")
     elif method.rail == Rail.CSV and not method.iban:
-        return "no bank account"
+        return _l("no bank account")
     return ""
 
 
@@ -206,7 +236,7 @@ def build_batch(
     minimum, negative ones and creators without usable payout details carry over.
     """
     if batch.status != BatchStatus.BUILDING:
-        raise PayoutError(f"A {batch.status} batch cannot be built.")
+        raise PayoutError(_l("A %(status)s batch cannot be built.", status=batch.status.value))
     serialize_ledger(session)
     owed = func.sum(LedgerEntry.amount_minor)
     balances = session.execute(
@@ -238,7 +268,7 @@ def build_batch(
                     "creator_id": creator_id,
                     "currency": currency,
                     "amount": amount,
-                    "problem": problem,
+                    "problem": stored_text(problem),
                 }
             )
             continue
@@ -363,9 +393,9 @@ def _payout_journal(payout_id: int, creator_id: int, money: Money, step: str) ->
 def approve_batch(session: Session, batch: PayoutBatch, actor: User, now: datetime) -> None:
     """Finance's second pair of eyes: never the person who built the batch."""
     if batch.status != BatchStatus.REVIEW:
-        raise PayoutError(f"A {batch.status} batch cannot be approved.")
+        raise PayoutError(_l("A %(status)s batch cannot be approved.", status=batch.status.value))
     if actor.id == batch.created_by_id:
-        raise PayoutError("The person who built a batch cannot approve it (four-eyes rule).")
+        raise PayoutError(_l("The person who built a batch cannot approve it (four-eyes rule)."))
     batch.status = BatchStatus.APPROVED
     batch.approved_by_id = actor.id
     batch.approved_at = now
@@ -381,7 +411,7 @@ def approve_batch(session: Session, batch: PayoutBatch, actor: User, now: dateti
 def cancel_batch(session: Session, batch: PayoutBatch, actor: User) -> None:
     """Drop a batch before execution: every reserved amount returns, commissions unlock."""
     if batch.status not in {BatchStatus.REVIEW, BatchStatus.APPROVED}:
-        raise PayoutError(f"A {batch.status} batch cannot be cancelled.")
+        raise PayoutError(_l("A %(status)s batch cannot be cancelled.", status=batch.status.value))
     serialize_ledger(session)
     payouts = session.scalars(
         select(Payout).where(Payout.batch_id == batch.id, Payout.status == PayoutStatus.PLANNED)
@@ -612,10 +642,11 @@ def mark_file_paid(session: Session, payout_file: PayoutFile, actor: User, now: 
 
 def record_returns(
     session: Session, batch: PayoutBatch, returns: dict[int, str], actor: User
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[LazyString]]:
     """A bank's return list (payout id -> reason): each listed payout of this batch fails and
-    its amount goes back to the creator, once. Returns (failed, problems)."""
-    problems = []
+    its amount goes back to the creator, once. Returns (failed, problems); the problems are
+    lazy strings, translated when shown."""
+    problems: list[LazyString] = []
     failed = 0
     payouts = {
         p.id: p
@@ -626,11 +657,13 @@ def record_returns(
     for payout_id, reason in returns.items():
         payout = payouts.get(payout_id)
         if payout is None:
-            problems.append(f"payout {payout_id} is not in this batch")
+            problems.append(_l("payout %(id)s is not in this batch", id=payout_id))
         elif payout.rail == Rail.STRIPE:
-            problems.append(f"payout {payout_id} was paid by Stripe, not by file")
+            problems.append(_l("payout %(id)s was paid by Stripe, not by file", id=payout_id))
         elif payout.status not in {PayoutStatus.EXPORTED, PayoutStatus.PAID}:
-            problems.append(f"payout {payout_id} is {payout.status}")
+            problems.append(
+                _l("payout %(id)s is %(status)s", id=payout_id, status=payout.status.value)
+            )
         else:
             failed += fail_payout(session, payout, f"bank return: {reason}"[:255])
     record(
@@ -638,6 +671,6 @@ def record_returns(
         actor_id=actor.id,
         action="payout_batch.returns",
         target=batch,
-        data={"failed": failed, "problems": problems[:50]},
+        data={"failed": failed, "problems": [stored_text(p) for p in problems[:50]]},
     )
     return failed, problems

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 ALPHABET = "ACDEFGHJKMNPRTWXY34679"
 LOOK_ALIKES = "0OQ1IL2Z5S8BUV"
@@ -26,7 +26,14 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 
 
 class CodeError(ValueError):
-    """A code that breaks the rules; the message says which rule and is safe to show."""
+    """A code that breaks the rules; the message says which rule and is safe to show (a lazy
+    string, translated when the view turns it into text)."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def normalize(raw: str) -> str:
@@ -38,11 +45,11 @@ def check(raw: str) -> str:
     """The normal form of `raw` if it is a valid code; CodeError with the reason otherwise."""
     code = normalize(raw)
     if not code:
-        raise CodeError(_("Enter a code."))
+        raise CodeError(_l("Enter a code."))
     confusing = sorted({c for c in code if c in LOOK_ALIKES}, key=LOOK_ALIKES.index)
     if confusing:
         raise CodeError(
-            _(
+            _l(
                 "A code may not contain characters that look alike (%(chars)s). "
                 "Use only %(alphabet)s.",
                 chars=", ".join(confusing),
@@ -52,7 +59,7 @@ def check(raw: str) -> str:
     other = sorted({c for c in code if c not in ALPHABET})
     if other:
         raise CodeError(
-            _(
+            _l(
                 "A code may contain only the letters and digits %(alphabet)s, not %(chars)s.",
                 alphabet=ALPHABET,
                 chars=", ".join(other[:5]),
@@ -60,7 +67,7 @@ def check(raw: str) -> str:
         )
     if not MIN_LENGTH <= len(code) <= MAX_LENGTH:
         raise CodeError(
-            _("A code has %(min)s to %(max)s characters.", min=MIN_LENGTH, max=MAX_LENGTH)
+            _l("A code has %(min)s to %(max)s characters.", min=MIN_LENGTH, max=MAX_LENGTH)
         )
     return code
 

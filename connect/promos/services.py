@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -41,29 +42,35 @@ class PromoError(ValueError):
     """A request the promo-code rules refuse. The message is safe to show; `field` names the
     form field it belongs to (None: the whole form); `status` is the HTTP code."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
+    def __init__(self, message: object, *, field: str | None = None, status: int = 422) -> None:
         super().__init__(message)
         self.field = field
         self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # a lazy string, translated when shown
 
 
 # --- rules -----------------------------------------------------------------------------------
 
 
-def member_problem(session: Session, campaign: Campaign, creator_id: int, today: date) -> str:
-    """Why `creator_id` may not hold a code for `campaign` now, or "" when they may."""
+def member_problem(
+    session: Session, campaign: Campaign, creator_id: int, today: date
+) -> str | LazyString:
+    """Why `creator_id` may not hold a code for `campaign` now (a lazy string), or "" when they
+    may."""
     if phase(campaign, today) == Phase.ENDED:
-        return _("This campaign has ended.")
+        return _l("This campaign has ended.")
     if member_status(session, campaign.id, creator_id) != MemberStatus.APPROVED:
-        return _("Codes are only for accepted members of the campaign.")
+        return _l("Codes are only for accepted members of the campaign.")
     return ""
 
 
 def _check_terms(discount_bps: int, valid_from: date, valid_until: date | None) -> None:
     if not 1 <= discount_bps <= 10_000:
-        raise PromoError(_("The discount is between 0.01 and 100 percent."), field="discount")
+        raise PromoError(_l("The discount is between 0.01 and 100 percent."), field="discount")
     if valid_until is not None and valid_until < valid_from:
-        raise PromoError(_("The code cannot end before it starts."), field="valid_until")
+        raise PromoError(_l("The code cannot end before it starts."), field="valid_until")
 
 
 def settings_for(session: Session, campaign_id: int) -> PromoSettings:
@@ -76,7 +83,7 @@ def update_settings(
     session: Session, campaign: Campaign, *, creator_codes: bool, discount_bps: int, actor_id: int
 ) -> PromoSettings:
     if not 1 <= discount_bps <= 10_000:
-        raise PromoError(_("The discount is between 0.01 and 100 percent."), field="discount")
+        raise PromoError(_l("The discount is between 0.01 and 100 percent."), field="discount")
     settings = settings_for(session, campaign.id)
     settings.creator_codes, settings.discount_bps = creator_codes, discount_bps
     session.add(settings)
@@ -118,17 +125,17 @@ def _free_code(session: Session, brand_id: int, wanted: str | None) -> str:
         try:
             code = codes.check(wanted)
         except codes.CodeError as exc:
-            raise PromoError(str(exc), field="code") from None
+            raise PromoError(exc.args[0], field="code") from None
         if _taken(session, brand_id, code):
             raise PromoError(
-                _("The code %(code)s is already taken; choose another.", code=code), field="code"
+                _l("The code %(code)s is already taken; choose another.", code=code), field="code"
             )
         return code
     for _attempt in range(GENERATE_ATTEMPTS):
         code = codes.generate()
         if not _taken(session, brand_id, code):
             return code
-    raise PromoError(_("Could not find a free code; try again."), status=503)  # pragma: no cover
+    raise PromoError(_l("Could not find a free code; try again."), status=503)  # pragma: no cover
 
 
 def issue_code(
@@ -148,14 +155,14 @@ def issue_code(
     Raises PromoError (nothing written) when a rule refuses it."""
     creator = session.get(Creator, creator_id)
     if creator is None:
-        raise PromoError(_("No such creator."), status=404)
+        raise PromoError(_l("No such creator."), status=404)
     problem = member_problem(session, campaign, creator_id, today)
     if problem:
         raise PromoError(problem, field="creator_id")
     _check_terms(discount_bps, valid_from, valid_until)
     if _active_code(session, campaign.id, creator_id) is not None:
         raise PromoError(
-            _("This creator already has an active code for this campaign; disable it first."),
+            _l("This creator already has an active code for this campaign; disable it first."),
             field="creator_id",
             status=409,
         )
@@ -178,7 +185,7 @@ def issue_code(
             session.flush()
     except IntegrityError:
         raise PromoError(
-            _("That code or this creator's code was just taken; try again."), status=409
+            _l("That code or this creator's code was just taken; try again."), status=409
         ) from None
     record(
         session,
@@ -202,7 +209,7 @@ def choose_code(
     """The creator takes a code (their choice, or generated) where the campaign allows it, with
     the campaign's discount, valid from today to the campaign's end."""
     if not settings_for(session, campaign.id).creator_codes:
-        raise PromoError(_("This campaign's codes are issued by the brand."), status=403)
+        raise PromoError(_l("This campaign's codes are issued by the brand."), status=403)
     return issue_code(
         session,
         campaign,
@@ -259,10 +266,10 @@ def disable_code(
     reason = " ".join((reason or "").split())
     if not reason:
         raise PromoError(
-            _("Say why the code is disabled (e.g. found on a coupon site)."), field="reason"
+            _l("Say why the code is disabled (e.g. found on a coupon site)."), field="reason"
         )
     if promo.disabled_at is not None:
-        raise PromoError(_("The code is already disabled."), status=409)
+        raise PromoError(_l("The code is already disabled."), status=409)
     promo.disabled_at, promo.disabled_by_id = now, actor_id
     promo.disabled_reason = reason[:MAX_REASON]
     session.flush()
@@ -279,10 +286,10 @@ def enable_code(session: Session, promo: PromoCode, *, actor_id: int) -> None:
     """The code earns again from now on; orders attributed while it was disabled stay as they
     are. Refused while the creator holds another active code for the campaign."""
     if promo.disabled_at is None:
-        raise PromoError(_("The code is already active."), status=409)
+        raise PromoError(_l("The code is already active."), status=409)
     if _active_code(session, promo.campaign_id, promo.creator_id) is not None:
         raise PromoError(
-            _("The creator has another active code for this campaign; disable that one first."),
+            _l("The creator has another active code for this campaign; disable that one first."),
             status=409,
         )
     previous = promo.disabled_reason
