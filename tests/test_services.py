@@ -31,11 +31,12 @@ def _psycopg_url(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def test_postgres_and_create_database() -> None:
+def test_postgres_and_create_database(testrun_uid: str) -> None:
     base = services.ensure_postgres()
     assert base.startswith("postgresql+psycopg://")
     assert services.ensure_postgres() == base  # cached
-    name = f"services_selftest_{WORKER}"
+    # The run's id in the name: two test runs on one machine never share the database.
+    name = f"services_selftest_{testrun_uid[:8]}_{WORKER}"
     url = services.create_database(base, name)
     assert url.endswith("/" + name)
     with psycopg.connect(_psycopg_url(url)) as conn:
