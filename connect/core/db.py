@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -73,16 +76,7 @@ def copy_insert(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) 
     if dialect_name(executor) != "postgresql":
         executor.execute(insert(table), list(rows))
         return
-    # Column objects, not the dict's keys, name the columns: an unknown key fails here.
-    names = [table.c[name].name for name in rows[0]]
-    connection = executor if isinstance(executor, Connection) else executor.connection()
-    raw = connection.connection.driver_connection  # type: ignore[union-attr]
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
-    ):
-        for values in _copy_rows(table, names, rows):
-            copy.write_row(values)
+    _copy(executor, table.name, table, rows)
 
 
 def copy_insert_new(
@@ -95,14 +89,13 @@ def copy_insert_new(
 ) -> list[Any]:
     """INSERT rows whose `unique` value is not stored yet; returns `returning` of those inserted.
 
-    PostgreSQL: COPY into a session-private staging table, then one INSERT ... SELECT ... ON
-    CONFLICT DO NOTHING RETURNING (a multi-row INSERT of thousands of rows costs more in the
-    driver than in the database). Elsewhere: INSERT ... ON CONFLICT DO NOTHING RETURNING.
+    PostgreSQL: the rows are `staged`, then moved with one INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING RETURNING (a multi-row INSERT of thousands of rows costs more in the driver than in
+    the database). Elsewhere: INSERT ... ON CONFLICT DO NOTHING RETURNING.
     """
     if not rows:
         return []
     table = model.__table__
-    names = [table.c[name].name for name in rows[0]]
     returned = [table.c[name] for name in returning]
     if dialect_name(executor) != "postgresql":
         return list(
@@ -113,28 +106,53 @@ def copy_insert_new(
                 list(rows),
             ).all()
         )
+    with staged(executor, model, rows) as stage:
+        return list(
+            executor.execute(
+                move_staged(table, stage, list(rows[0]))
+                .on_conflict_do_nothing(index_elements=[unique])
+                .returning(*returned)
+            ).all()
+        )
+
+
+@contextlib.contextmanager
+def staged(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) -> Iterator[Any]:
+    """PostgreSQL: `rows` COPYed into a session-private staging table shaped like the model's
+    table (every column, no constraints, no defaults); yields it as a table construct for
+    INSERT ... SELECT and joins, and empties it on the way out."""
+    table = model.__table__
     stage = f"staging_{table.name}"
-    listed = ", ".join(names)
-    connection = executor if isinstance(executor, Connection) else executor.connection()
-    raw = connection.connection.driver_connection  # type: ignore[union-attr]
-    with raw.cursor() as cursor:
-        # Identifiers come from the model's metadata; values travel through COPY.
-        cursor.execute(
-            # Every column (any caller's subset fits), no constraints, no defaults.
+    # Identifiers come from the model's metadata; values travel through COPY.
+    executor.execute(
+        text(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608
             f"SELECT * FROM {table.name} WITH NO DATA"
         )
-        with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
-            for values in _copy_rows(table, names, rows):
-                copy.write_row(values)
-        cursor.execute(
-            f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {stage} "  # noqa: S608
-            f"ON CONFLICT ({table.c[unique].name}) DO NOTHING "
-            f"RETURNING {', '.join(c.name for c in returned)}"
-        )
-        found = cursor.fetchall()
-        cursor.execute(f"TRUNCATE {stage}")
-    return found
+    )
+    _copy(executor, stage, table, rows)
+    try:
+        yield sa_table(stage, *(sa_column(c.name) for c in table.c))
+    finally:
+        executor.execute(text(f"TRUNCATE {stage}"))
+
+
+def move_staged(table: Any, stage: Any, names: Sequence[str]) -> Any:
+    """INSERT INTO table (names) SELECT names FROM stage, ready for ON CONFLICT."""
+    return pg_insert(table).from_select(list(names), select(*(stage.c[n] for n in names)))
+
+
+def _copy(executor: Executor, target: str, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    # Column objects, not the dict's keys, name the columns: an unknown key fails here.
+    names = [table.c[name].name for name in rows[0]]
+    connection = executor if isinstance(executor, Connection) else executor.connection()
+    raw = connection.connection.driver_connection  # type: ignore[union-attr]
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        for values in _copy_rows(table, names, rows):
+            copy.write_row(values)
 
 
 def _copy_rows(

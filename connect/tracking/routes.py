@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -45,9 +44,6 @@ from connect.tracking.services import (
 )
 
 bp = Blueprint("tracking", __name__)
-
-CODE_RE = re.compile(r"^[0-9A-Za-z]{8,16}$")
-VISITOR_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers honour
 
 
 def init_tracking(app: Flask) -> None:

@@ -14,15 +14,11 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    Connection,
     case,
-    column,
     delete,
     exists,
     func,
     select,
-    table,
-    text,
     tuple_,
     update,
 )
@@ -37,7 +33,7 @@ from connect.campaigns.models import (
 from connect.campaigns.services import campaign_open_to
 from connect.content.models import Content, ContentProduct, ContentStatus
 from connect.conversions.models import Order
-from connect.core.db import Executor, dialect_name, upsert_insert
+from connect.core.db import Executor, dialect_name, move_staged, staged, upsert_insert
 from connect.core.jobs import call_after_commit
 from connect.core.sqlfunc import seconds_before
 from connect.core.time import utcnow
@@ -288,35 +284,6 @@ def click_row(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_CLICK_COLUMNS = (
-    "click_id",
-    "link_id",
-    "clicked_at",
-    "visitor_id",
-    "ip_hash",
-    "country",
-    "user_agent",
-    "referrer_host",
-    "is_bot",
-    "is_duplicate",
-)
-_STAGING_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS click_batch (LIKE clicks INCLUDING DEFAULTS) "
-    "ON COMMIT DELETE ROWS"
-)
-_click_batch = table("click_batch", column("link_id"), column("visitor_id"))
-_COPY_CLICKS = (
-    "COPY click_batch (click_id, link_id, clicked_at, visitor_id, ip_hash, country, user_agent, "
-    "referrer_host, is_bot, is_duplicate) FROM STDIN"
-)
-_MOVE_CLICKS = (
-    "INSERT INTO clicks (click_id, link_id, clicked_at, visitor_id, ip_hash, country, user_agent, "
-    "referrer_host, is_bot, is_duplicate) SELECT click_id, link_id, clicked_at, visitor_id, "
-    "ip_hash, country, user_agent, referrer_host, is_bot, is_duplicate FROM click_batch "
-    "ON CONFLICT (click_id) DO NOTHING"
-)
-
-
 def store_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> int:
     """Insert click rows, skipping click ids already stored, then flag duplicates.
     Idempotent: storing the same clicks again changes nothing."""
@@ -325,21 +292,19 @@ def store_clicks(conn: Executor, rows: Sequence[dict[str, Any]]) -> int:
     lo = min(r["clicked_at"] for r in rows) - DEDUP_WINDOW
     hi = max(r["clicked_at"] for r in rows) + DEDUP_WINDOW
     if dialect_name(conn) == "postgresql":
-        # COPY into a session-private staging table, one INSERT ... SELECT that skips click ids
-        # already stored, and the staging table as the duplicate check's scope: several times
-        # faster than a multi-row INSERT and IN-lists of thousands of values.
-        connection = conn if isinstance(conn, Connection) else conn.connection()
-        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(_STAGING_TABLE)
-            with cursor.copy(_COPY_CLICKS) as copy:
-                for row in rows:
-                    copy.write_row([row[c] for c in _CLICK_COLUMNS])
-            cursor.execute(_MOVE_CLICKS)
-        scope = tuple_(Click.link_id, Click.visitor_id).in_(
-            select(_click_batch.c.link_id, _click_batch.c.visitor_id)
-        )
-        mark_duplicates(conn, scope, lo, hi)
-        conn.execute(text("TRUNCATE click_batch"))
+        # COPY into a staging table, one INSERT ... SELECT that skips click ids already stored,
+        # and the staging table as the duplicate check's scope: several times faster than a
+        # multi-row INSERT and IN-lists of thousands of values.
+        with staged(conn, Click, rows) as stage:
+            conn.execute(
+                move_staged(Click.__table__, stage, list(rows[0])).on_conflict_do_nothing(
+                    index_elements=["click_id"]
+                )
+            )
+            scope = tuple_(Click.link_id, Click.visitor_id).in_(
+                select(stage.c.link_id, stage.c.visitor_id)
+            )
+            mark_duplicates(conn, scope, lo, hi)
     else:
         conn.execute(
             upsert_insert(conn, Click).on_conflict_do_nothing(index_elements=["click_id"]), rows
