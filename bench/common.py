@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +45,43 @@ def quiet_logs() -> Any:
         yield
     finally:
         logging.disable(logging.NOTSET)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (e.g. a PostgreSQL backend), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_sizes(
+    sizes: Sequence[tuple[str, int, int]],
+    run: Callable[[str, str, int, int, Path], Any],
+    *,
+    keep: bool,
+    prefix: str,
+) -> list[Any]:
+    """`run(base_url, db_name, a, b, tmp)` for each size, each in its own throw-away database
+    (dropped afterwards unless `keep`), sharing one temporary directory."""
+    from tests.support.services import drop_database, ensure_postgres
+
+    base = ensure_postgres()
+    log(f"PostgreSQL at {base.rsplit('@', 1)[-1].rsplit('/', 1)[0]}")
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    results: list[Any] = []
+    try:
+        for name, a, b in sizes:
+            try:
+                results.append(run(base, name, a, b, tmp))
+            finally:
+                if not keep:
+                    with contextlib.suppress(Exception):
+                        drop_database(base, name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if keep:
+            log(f"kept databases {', '.join(name for name, _, _ in sizes)}")
+    return results

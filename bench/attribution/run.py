@@ -38,11 +38,9 @@ import itertools
 import os
 import pstats
 import re
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -54,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
+from bench.common import cpu_seconds, log, make_app, quiet_logs, run_sizes, vacuum_analyze  # noqa: E402
 
 GOAL_ORDERS_PER_S = 5_000
 DOMAIN = "shop.bench.example"
@@ -71,16 +69,6 @@ def machine() -> str:
 
 
 # --- where the time goes ---------------------------------------------------------------------
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (e.g. a PostgreSQL backend), from /proc."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _label(statement: str) -> str:
@@ -132,7 +120,7 @@ class SqlMeter:
         with contextlib.suppress(Exception):
             pid = int(dbapi_conn.info.backend_pid)
             if pid not in self.backend_pids:  # CPU counted from the first checkout on
-                self.backend_pids[pid] = _cpu_seconds(pid)
+                self.backend_pids[pid] = cpu_seconds(pid)
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self._started.append(time.perf_counter())
@@ -159,7 +147,7 @@ class SqlMeter:
 
     def backend_cpu(self) -> float:
         """CPU seconds the backends used since this process first checked each one out."""
-        return sum(_cpu_seconds(pid) - cpu for pid, cpu in self.backend_pids.items())
+        return sum(cpu_seconds(pid) - cpu for pid, cpu in self.backend_pids.items())
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -450,10 +438,10 @@ def time_bare(engine: Any, repeats: int = 3) -> Bare:
         pid = int(conn.connection.dbapi_connection.info.backend_pid)
         conn.execute(text(BARE_SELECT)).all()
         for _ in range(repeats):
-            cpu, started = _cpu_seconds(pid), time.perf_counter()
+            cpu, started = cpu_seconds(pid), time.perf_counter()
             rows = len(conn.execute(text(BARE_SELECT)).all())
             runs.append(time.perf_counter() - started)
-            cpus.append(_cpu_seconds(pid) - cpu)
+            cpus.append(cpu_seconds(pid) - cpu)
         conn.rollback()
     middle = sorted(range(repeats), key=runs.__getitem__)[repeats // 2]
     return Bare(runs, rows, cpus[middle])
@@ -920,29 +908,17 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     start_machine = machine()
     log(f"machine: {start_machine}")
-    from tests.support.services import drop_database, ensure_postgres
-
-    base = ensure_postgres()
-    log(f"PostgreSQL at {base.rsplit('@', 1)[-1].rsplit('/', 1)[0]}")
     sizes = [(args.db_name, args.clicks, args.orders)]
     if args.scale > 1:
         sizes.append(
             (f"{args.db_name}_small", args.clicks // args.scale, args.orders // args.scale)
         )
-    tmp = Path(tempfile.mkdtemp(prefix="connect-bench-attribution-"))
-    results: list[Result] = []
-    try:
-        for name, n_clicks, n_orders in sizes:
-            try:
-                results.append(run_size(base, name, n_clicks, n_orders, args, tmp))
-            finally:
-                if not args.keep:
-                    with contextlib.suppress(Exception):
-                        drop_database(base, name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if args.keep:
-            log(f"kept databases {', '.join(name for name, _, _ in sizes)}")
+    results: list[Result] = run_sizes(
+        sizes,
+        lambda base, name, clicks, orders, tmp: run_size(base, name, clicks, orders, args, tmp),
+        keep=args.keep,
+        prefix="connect-bench-attribution-",
+    )
     end_machine = machine()
     for r in results:
         if r.pipeline.profile:

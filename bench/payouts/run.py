@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
+from bench.common import cpu_seconds, log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
 
 MINIMUM_MINOR = 5000  # the default 50.00 in EUR, USD and GBP
 IBAN = "DE89370400440532013000"
@@ -78,15 +78,6 @@ def maxrss_mib() -> float:
 
 
 # --- where the time goes ---------------------------------------------------------------------
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _label(statement: str) -> str:
@@ -131,7 +122,7 @@ class SqlMeter:
         with contextlib.suppress(Exception):
             pid = int(dbapi_conn.info.backend_pid)
             if pid not in self.backend_pids:
-                self.backend_pids[pid] = _cpu_seconds(pid)
+                self.backend_pids[pid] = cpu_seconds(pid)
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self._started.append(time.perf_counter())
@@ -150,7 +141,7 @@ class SqlMeter:
         return out
 
     def backend_cpu(self) -> float:
-        return sum(_cpu_seconds(pid) - cpu for pid, cpu in self.backend_pids.items())
+        return sum(cpu_seconds(pid) - cpu for pid, cpu in self.backend_pids.items())
 
 
 # --- data --------------------------------------------------------------------------------------

@@ -32,14 +32,11 @@ Not a test: it asserts nothing and prints figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import log, make_app, quiet_logs, vacuum_analyze  # noqa: E402
+from bench.common import log, make_app, quiet_logs, run_sizes, vacuum_analyze  # noqa: E402
 
 GOAL_SECONDS = 60.0
 N_PRODUCTS = 1_000
@@ -550,28 +547,19 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     start_machine = machine()
     log(f"machine: {start_machine}")
-    from tests.support.services import drop_database, ensure_postgres
-
-    base = ensure_postgres()
     sizes = [(args.db_name, args.creators, args.entries)]
     if args.scale > 1:
         sizes.append(
             (f"{args.db_name}_small", args.creators // args.scale, args.entries // args.scale)
         )
-    tmp = Path(tempfile.mkdtemp(prefix="connect-bench-tiers-"))
-    results: list[Result] = []
-    try:
-        for name, n_creators, n_entries in sizes:
-            try:
-                results.append(run_size(base, name, n_creators, n_entries, args, tmp))
-            finally:
-                if not args.keep:
-                    with contextlib.suppress(Exception):
-                        drop_database(base, name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if args.keep:
-            log(f"kept databases {', '.join(name for name, _, _ in sizes)}")
+    results: list[Result] = run_sizes(
+        sizes,
+        lambda base, name, creators, entries, tmp: run_size(
+            base, name, creators, entries, args, tmp
+        ),
+        keep=args.keep,
+        prefix="connect-bench-tiers-",
+    )
     print("\n" + summary(results, start_machine, machine()), flush=True)
     log(f"done in {time.monotonic() - began:.0f} s")
     return 0
