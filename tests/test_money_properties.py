@@ -48,7 +48,6 @@ from sqlalchemy.orm import Session
 
 import connect.conversions.attribution as attribution_module
 import connect.conversions.services as services_module
-import connect.conversions.tasks as tasks_module
 from connect.conversions.models import Commission, Order, OrderLine
 from connect.conversions.schemas import OrderIn, RefundIn
 from connect.conversions.services import (
@@ -610,17 +609,18 @@ class LedgerMachine(RuleBasedStateMachine):
         """Run the job; with `kill`, crash it as `attribute` describes. Batches take the received
         orders in id order, so the model knows which orders the committed batches held."""
         received = [o for o in self.orders if o.status == "received"]
-        batches = -(-len(received) // batch_size) + 1  # the last one finds nothing
+        batches = -(-len(received) // batch_size)  # that write (the last plan finds nothing)
         state: dict[str, int] = {"batch": 0, "crashed_in": 0}
-        real_batch = tasks_module.attribute_batch
+        real_apply = attribution_module.BatchPlan.apply
 
         def crash(where: str) -> None:
             state["crashed_in"] = state["batch"]
             raise Killed(where)
 
-        def batch(session: Session, now: datetime, limit: int) -> Any:
+        def apply(plan: Any, session: Session) -> Any:
+            # On PostgreSQL the job writes batch N in a thread while it plans batch N+1.
             state["batch"] += 1
-            result = real_batch(session, now, limit=limit)
+            result = real_apply(plan, session)
             if kill == "flush" and state["batch"] == kill_batch:
                 crash("after the batch's work, before its commit")
             return result
@@ -641,7 +641,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
         try:
             with ExitStack() as stack:
-                stack.enter_context(mock.patch.object(tasks_module, "attribute_batch", batch))
+                stack.enter_context(
+                    mock.patch.object(attribution_module.BatchPlan, "apply", apply)
+                )
                 module = {"accrual": attribution_module, "reversal": services_module}.get(kill)
                 if module is not None:
                     post = crashing(module.post_many)

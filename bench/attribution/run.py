@@ -41,6 +41,7 @@ import re
 import signal
 import statistics
 import sys
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -103,18 +104,21 @@ class SqlMeter:
     commit_seconds: float = 0.0
     commits: int = 0
     backend_pids: dict[int, float] = field(default_factory=dict)  # pid -> CPU at first use
-    _started: list[float] = field(default_factory=list)
-    _commit_started: float = 0.0
+    # Per thread: attribute_orders writes one batch in a thread while it plans the next.
+    _started: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    _commit_started: dict[int, float] = field(default_factory=dict)
     active: bool = False
 
-    def install(self, engine: Any, session: Any) -> None:
+    def install(self, engine: Any) -> None:
         from sqlalchemy import event
+        from sqlalchemy.orm import Session
 
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
         event.listen(engine.pool, "checkout", self._checkout)
-        event.listen(session, "before_commit", self._before_commit)
-        event.listen(session, "after_commit", self._after_commit)
+        # Every session: the job opens a second one for its writer thread.
+        event.listen(Session, "before_commit", self._before_commit)
+        event.listen(Session, "after_commit", self._after_commit)
 
     def _checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
         with contextlib.suppress(Exception):
@@ -123,21 +127,21 @@ class SqlMeter:
                 self.backend_pids[pid] = cpu_seconds(pid)
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self._started.append(time.perf_counter())
+        self._started[threading.get_ident()].append(time.perf_counter())
 
     def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        spent = time.perf_counter() - self._started.pop()
+        spent = time.perf_counter() - self._started[threading.get_ident()].pop()
         if self.active:
             label = _label(statement)
             self.seconds[label] += spent
             self.calls[label] += 1
 
     def _before_commit(self, session: Any) -> None:
-        self._commit_started = time.perf_counter()
+        self._commit_started[threading.get_ident()] = time.perf_counter()
 
     def _after_commit(self, session: Any) -> None:
         if self.active:
-            self.commit_seconds += time.perf_counter() - self._commit_started
+            self.commit_seconds += time.perf_counter() - self._commit_started[threading.get_ident()]
             self.commits += 1
 
     def reset(self) -> None:
@@ -493,7 +497,7 @@ def run_pipeline(app: Any, meter: SqlMeter, now: datetime, batch_size: int, prof
     profiler = cProfile.Profile() if profile else None
     with app.app_context():
         session = db.session
-        meter.install(db.engine, session())
+        meter.install(db.engine)
         meter.reset()
         cpu_db = meter.backend_cpu()
         meter.active = True

@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select
+from sqlalchemy import Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from connect.accounts.models import User
@@ -64,7 +64,7 @@ from connect.conversions.models import (
     OrderStatus,
 )
 from connect.conversions.services import apply_reversals, email_hash
-from connect.core.db import bulk_update, copy_insert
+from connect.core.db import among, bulk_update, copy_insert
 from connect.core.money import Money, commission_minor
 from connect.core.sqlfunc import days_before
 from connect.creators.models import Creator, CreatorStatus, CreatorVisitor
@@ -146,9 +146,55 @@ class OrderChanges:
         bulk_update(session, Order, self.attributed)
 
 
+@dataclass
+class BudgetCharge:
+    """One covered line's claim on its campaign's budget, charged when the batch is written."""
+
+    campaign_id: int
+    commission: dict[str, Any]  # the planned commission row, capped in place
+    cost: int  # what the line costs the budget, in the campaign's currency
+
+
+@dataclass
+class BatchPlan:
+    """What one batch will write, computed from reads alone (no row is changed, no lock but
+    the orders' own is taken), so planning the next batch can overlap writing this one."""
+
+    result: BatchResult
+    changes: OrderChanges = field(default_factory=OrderChanges)
+    orders: list[Row] = field(default_factory=list)  # the attributed ones
+    lines: dict[int, list[Row]] = field(default_factory=dict)  # order id -> its lines
+    commissions: list[dict[str, Any]] = field(default_factory=list)
+    charges: list[BudgetCharge] = field(default_factory=list)
+
+    def apply(self, session: Session) -> BatchResult:
+        """Write the batch: budgets, commissions, ledger journals, webhooks, orders. The caller
+        commits; a crash before that leaves every order as it was."""
+        _charge_budgets(session, self.charges)
+        if self.commissions:
+            copy_insert(session, Commission, self.commissions)
+            self.result.commissions += len(self.commissions)
+            webhook_events.conversions_attributed(
+                session, self.orders, self.changes.attributed, self.commissions
+            )
+            post_many(session, [_accrual(c) for c in self.commissions if c["amount_minor"] > 0])
+            _reverse_early_refunds(
+                session, self.lines, {c["order_line_id"] for c in self.commissions}
+            )
+        self.changes.write(session)
+        session.flush()
+        return self.result
+
+
 def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> BatchResult:
     """Attribute up to `limit` received orders that are due. One transaction's worth of work:
     the caller commits, and a crash before that leaves every order as it was."""
+    return plan_batch(session, now, limit).apply(session)
+
+
+def plan_batch(session: Session, now: datetime, limit: int = 2000) -> BatchPlan:
+    """Lock up to `limit` received orders that are due (skipping those another batch holds)
+    and work out what attributing them writes."""
     # Plain rows, not ORM objects: the batch only reads them, and writes back in bulk.
     orders = session.execute(
         select(Order.__table__)
@@ -162,9 +208,9 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    result = BatchResult(orders=len(orders))
+    plan = BatchPlan(BatchResult(orders=len(orders)))
     if not orders:
-        return result
+        return plan
     codes = promo_lookup(session, {(o.brand_id, o.promo_code) for o in orders if o.promo_code})
     disabled = {
         o.id: code.code
@@ -183,7 +229,7 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
     fallback = [o for o in pending if o.id not in matches and o.visitor_id]
     matches.update(_visitor_matches(session, fallback))
 
-    changes = OrderChanges()
+    result, changes = plan.result, plan.changes
     for order in orders:
         if order.id in disabled:
             changes.refused[order.id] = (
@@ -196,12 +242,10 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
         elif order.id not in matches:
             changes.unattributed.append(order.id)
             result.unattributed += 1
-    attributed = [o for o in orders if o.id in matches]
-    if attributed:
-        _earn(session, attributed, matches, now, result, changes)
-    changes.write(session)
-    session.flush()
-    return result
+    plan.orders = [o for o in orders if o.id in matches]
+    if plan.orders:
+        _plan_earnings(session, plan, matches, now)
+    return plan
 
 
 def _direct_matches(session: Session, orders: Sequence[Row]) -> tuple[dict[int, Match], set[str]]:
@@ -226,7 +270,7 @@ def _direct_matches(session: Session, orders: Sequence[Row]) -> tuple[dict[int, 
         )
         .join(Link, Link.id == Click.link_id)
         .outerjoin(Content, Content.id == Link.content_id)
-        .where(Click.click_id.in_(list(wanted)))
+        .where(among(session, Click.click_id, wanted))
         .add_columns(Content.status)
     )
     found, known = {}, set()
@@ -266,70 +310,59 @@ def _visitor_matches(session: Session, orders: Sequence[Row]) -> dict[int, Match
     if not orders:
         return {}
     window = func.coalesce(Campaign.attribution_window_days, DEFAULT_WINDOW_DAYS)
-    ranked = (
-        select(
-            Order.id.label("order_id"),
-            Click.click_id,
-            Click.clicked_at,
-            Click.is_bot,
-            Link.id.label("link_id"),
-            Link.creator_id,
-            Link.campaign_id,
-            Link.product_id,
-            func.row_number()
-            .over(partition_by=Order.id, order_by=(Click.clicked_at.desc(), Click.id.desc()))
-            .label("rank"),
-        )
-        .select_from(Order)
-        .join(
-            Click,
-            and_(
-                Click.visitor_id == Order.visitor_id,
-                Click.clicked_at <= Order.ordered_at,
-                Click.is_bot.is_(False),
-            ),
-        )
-        .join(Link, and_(Link.id == Click.link_id, Link.brand_id == Order.brand_id))
+    # Per order, one backward probe of ix_clicks_visitor_time that stops at the first click
+    # passing every rule: cost grows with the batch, not with the orders or clicks stored.
+    last_click = (
+        select(Click.id)
+        .join(Link, Link.id == Click.link_id)
         .outerjoin(Campaign, Campaign.id == Link.campaign_id)
         .outerjoin(Content, Content.id == Link.content_id)
         .where(
-            Order.id.in_([o.id for o in orders]),
+            Click.visitor_id == Order.visitor_id,
+            Click.clicked_at <= Order.ordered_at,
+            Click.is_bot.is_(False),
+            Link.brand_id == Order.brand_id,
             Click.clicked_at >= days_before(Order.ordered_at, window),
             or_(Link.content_id.is_(None), Content.status != ContentStatus.REJECTED),
         )
+        .order_by(Click.clicked_at.desc(), Click.id.desc())
+        .limit(1)
+        .correlate(Order)
+        .scalar_subquery()
+    )
+    winners = (
+        select(Order.id.label("order_id"), last_click.label("click_pk"))
+        .where(among(session, Order.id, [o.id for o in orders]))
         .subquery()
     )
-    rows = session.execute(select(ranked).where(ranked.c.rank == 1))
-    return {
-        r.order_id: Match(
-            r.click_id,
-            r.clicked_at,
-            r.is_bot,
-            r.link_id,
-            r.creator_id,
-            r.campaign_id,
-            r.product_id,
-            AttributionSource.VISITOR,
+    rows = session.execute(
+        select(
+            winners.c.order_id,
+            Click.click_id,
+            Click.clicked_at,
+            Click.is_bot,
+            Link.id,
+            Link.creator_id,
+            Link.campaign_id,
+            Link.product_id,
         )
-        for r in rows
-    }
+        .join_from(winners, Click, Click.id == winners.c.click_pk)
+        .join(Link, Link.id == Click.link_id)
+    )
+    return {order_id: Match(*click, source=AttributionSource.VISITOR) for order_id, *click in rows}
 
 
-def _earn(
-    session: Session,
-    orders: Sequence[Row],
-    matches: dict[int, Match],
-    now: datetime,
-    result: BatchResult,
-    changes: OrderChanges,
+def _plan_earnings(
+    session: Session, plan: BatchPlan, matches: dict[int, Match], now: datetime
 ) -> None:
+    orders, result, changes = plan.orders, plan.result, plan.changes
     # The e-mail's keyed hash once per creator, not once per order (an HMAC each).
     creators = {
         c.id: (c, email_hash(email))
         for c, email in session.execute(
             select(Creator, User.email)
             .join(User, User.id == Creator.user_id)
-            .where(Creator.id.in_({m.creator_id for m in matches.values()}))
+            .where(among(session, Creator.id, {m.creator_id for m in matches.values()}))
         )
     }
     brands = {
@@ -342,19 +375,25 @@ def _earn(
         (creator_id, visitor_id)
         for creator_id, visitor_id in session.execute(
             select(CreatorVisitor.creator_id, CreatorVisitor.visitor_id).where(
-                CreatorVisitor.creator_id.in_(creators)
+                among(session, CreatorVisitor.creator_id, creators)
             )
         )
     }
-    lines: dict[int, list[Row]] = defaultdict(list)
+    lines = plan.lines = defaultdict(list)
     for line in session.execute(
-        select(OrderLine.__table__).where(OrderLine.order_id.in_([o.id for o in orders]))
+        select(OrderLine.__table__).where(
+            among(session, OrderLine.order_id, [o.id for o in orders])
+        )
     ):
         lines[line.order_id].append(line)
     categories = dict(
         session.execute(
             select(Product.id, Product.category).where(
-                Product.id.in_({ln.product_id for ls in lines.values() for ln in ls} - {None})
+                among(
+                    session,
+                    Product.id,
+                    {ln.product_id for ls in lines.values() for ln in ls} - {None},
+                )
             )
         ).all()
     )
@@ -363,7 +402,7 @@ def _earn(
     days = [o.ordered_at.date() for o in orders]
     fx = load_fx_table(session, currencies, min(days), max(days))
 
-    new_commissions: list[dict[str, Any]] = []
+    attributed = []
     for order in orders:
         match = matches[order.id]
         creator, creator_email_hash = creators[match.creator_id]
@@ -412,34 +451,33 @@ def _earn(
             amount = commission_minor(
                 base, order.currency, rate + line_bonus, creator.payout_currency, to_creator
             )
-            budget_use, capped = 0, 0
+            row = {
+                "order_line_id": line.id,
+                "order_id": order.id,
+                "creator_id": creator.id,
+                "brand_id": brand.id,
+                "campaign_id": campaign.campaign.id if covered else None,
+                "rate_bps": rate + line_bonus,
+                "bonus_bps": line_bonus,
+                "base_minor": base,
+                "base_currency": order.currency,
+                "fx_rate": to_creator,
+                "amount_minor": amount,
+                "currency": creator.payout_currency,
+                "capped_minor": 0,
+                "budget_minor": 0,
+                "status": CommissionStatus.HELD if reason else CommissionStatus.PENDING,
+                "hold_reason": reason,
+                "approve_after": order.ordered_at + timedelta(days=brand.return_window_days),
+                "reversed_minor": 0,
+            }
             if covered and to_campaign is not None:
-                budget_use, capped, amount = _charge_budget(
-                    campaign.campaign, to_campaign, order, base, rate + line_bonus, amount
+                cost = commission_minor(
+                    base, order.currency, rate + line_bonus, campaign.campaign.currency, to_campaign
                 )
-            rows.append(
-                {
-                    "order_line_id": line.id,
-                    "order_id": order.id,
-                    "creator_id": creator.id,
-                    "brand_id": brand.id,
-                    "campaign_id": campaign.campaign.id if covered else None,
-                    "rate_bps": rate + line_bonus,
-                    "bonus_bps": line_bonus,
-                    "base_minor": base,
-                    "base_currency": order.currency,
-                    "fx_rate": to_creator,
-                    "amount_minor": amount,
-                    "currency": creator.payout_currency,
-                    "capped_minor": capped,
-                    "budget_minor": budget_use,
-                    "status": CommissionStatus.HELD if reason else CommissionStatus.PENDING,
-                    "hold_reason": reason,
-                    "approve_after": order.ordered_at + timedelta(days=brand.return_window_days),
-                    "reversed_minor": 0,
-                }
-            )
-        new_commissions += rows
+                plan.charges.append(BudgetCharge(campaign.campaign.id, row, cost))
+            rows.append(row)
+        plan.commissions += rows
         changes.attributed.append(
             {
                 "id": order.id,
@@ -451,40 +489,26 @@ def _earn(
                 "attributed_by": match.source,
             }
         )
+        attributed.append(order)
         result.attributed += 1
         result.held += bool(reason)
+    plan.orders = attributed  # without those deferred for a missing FX rate
 
-    if not new_commissions:
-        return
-    copy_insert(session, Commission, new_commissions)
-    result.commissions += len(new_commissions)
-    webhook_events.conversions_attributed(session, orders, changes.attributed, new_commissions)
-    post_many(
-        session,
-        [
-            JournalSpec(
-                key=f"accrue:line:{c['order_line_id']}",
-                kind="accrual",
-                legs=(
-                    Leg(
-                        AccountKind.BRAND_RECEIVABLE,
-                        c["brand_id"],
-                        Money(c["amount_minor"], c["currency"]),
-                    ),
-                    Leg(
-                        AccountKind.CREATOR_HELD
-                        if c["hold_reason"]
-                        else AccountKind.CREATOR_PENDING,
-                        c["creator_id"],
-                        Money(-c["amount_minor"], c["currency"]),
-                    ),
-                ),
-            )
-            for c in new_commissions
-            if c["amount_minor"] > 0
-        ],
+
+def _accrual(commission: dict[str, Any]) -> JournalSpec:
+    """The journal of one line's commission: the brand owes it, the creator is owed it."""
+    money = Money(commission["amount_minor"], commission["currency"])
+    creator_account = (
+        AccountKind.CREATOR_HELD if commission["hold_reason"] else AccountKind.CREATOR_PENDING
     )
-    _reverse_early_refunds(session, lines, {c["order_line_id"] for c in new_commissions})
+    return JournalSpec(
+        key=f"accrue:line:{commission['order_line_id']}",
+        kind="accrual",
+        legs=(
+            Leg(AccountKind.BRAND_RECEIVABLE, commission["brand_id"], money),
+            Leg(creator_account, commission["creator_id"], -money),
+        ),
+    )
 
 
 def _earns_campaign_rates(campaign: Campaign, clicked_at: datetime) -> bool:
@@ -533,22 +557,10 @@ def _hold_reason(
 def _campaign_terms(session: Session, ids: set[int]) -> dict[int, CampaignTerms]:
     if not ids:
         return {}
-    # Campaigns with a budget are locked, in id order: concurrent batches charge a budget one
-    # after the other, never both. The others are only read, so two attribution workers run
-    # side by side instead of queueing on every campaign they share.
-    campaigns = list(
-        session.scalars(
-            select(Campaign)
-            .where(Campaign.id.in_(ids), Campaign.budget_minor.is_not(None))
-            .order_by(Campaign.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
-    campaigns += session.scalars(
-        select(Campaign).where(Campaign.id.in_(ids), Campaign.budget_minor.is_(None))
-    ).all()
-    terms = {c.id: CampaignTerms(c) for c in campaigns}
+    terms = {
+        c.id: CampaignTerms(c)
+        for c in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))
+    }
     for campaign_id, product_id in session.execute(
         select(CampaignProduct.campaign_id, CampaignProduct.product_id).where(
             CampaignProduct.campaign_id.in_(ids)
@@ -563,20 +575,41 @@ def _campaign_terms(session: Session, ids: set[int]) -> dict[int, CampaignTerms]
     return terms
 
 
-def _charge_budget(
-    campaign: Campaign, to_campaign: Decimal, order: Row, base: int, bps: int, amount: int
-) -> tuple[int, int, int]:
-    """(budget used, capped amount, amount still paid) for one line against the budget.
-    Changes `campaign.spent_minor`, a row this batch holds locked."""
-    cost = commission_minor(base, order.currency, bps, campaign.currency, to_campaign)
-    remaining = max(campaign.budget_minor - campaign.spent_minor, 0)
-    if cost <= remaining:
-        campaign.spent_minor += cost
-        return cost, 0, amount
-    # Pay the share the budget still covers, rounded down so the cap is never exceeded.
-    paid = amount * remaining // cost if cost else 0
-    campaign.spent_minor += remaining
-    return remaining, amount - paid, paid
+def _charge_budgets(session: Session, charges: Sequence[BudgetCharge]) -> None:
+    """Charge each covered line to its campaign's budget, in order; the part of a line above
+    what the budget still covers is capped (recorded, never paid).
+
+    The budgeted campaigns are locked (FOR UPDATE, in id order) here, when the batch is
+    written, not when it is planned: concurrent batches charge a budget one after the other,
+    and hold the lock only from this point to their commit.
+    """
+    if not charges:
+        return
+    campaigns = {
+        c.id: c
+        for c in session.scalars(
+            select(Campaign)
+            .where(Campaign.id.in_({charge.campaign_id for charge in charges}))
+            .order_by(Campaign.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    for charge in charges:
+        campaign, row = campaigns[charge.campaign_id], charge.commission
+        if campaign.budget_minor is None:  # the budget was removed since the batch was planned
+            continue
+        remaining = max(campaign.budget_minor - campaign.spent_minor, 0)
+        if charge.cost <= remaining:
+            campaign.spent_minor += charge.cost
+            row["budget_minor"] = charge.cost
+            continue
+        # Pay the share the budget still covers, rounded down so the cap is never exceeded.
+        paid = row["amount_minor"] * remaining // charge.cost if charge.cost else 0
+        campaign.spent_minor += remaining
+        row["budget_minor"] = remaining
+        row["capped_minor"] = row["amount_minor"] - paid
+        row["amount_minor"] = paid
 
 
 def _tier_bonus(
@@ -590,7 +623,7 @@ def _tier_bonus(
     history = defaultdict(list)
     for creator_id, changed_at, tier_id in session.execute(
         select(TierHistory.creator_id, TierHistory.changed_at, TierHistory.to_tier_id)
-        .where(TierHistory.creator_id.in_(creators))
+        .where(among(session, TierHistory.creator_id, creators))
         .order_by(TierHistory.changed_at)
     ):
         history[creator_id].append((changed_at, tier_id))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import ARRAY, Connection, any_, bindparam, insert, select, text, update
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
@@ -27,6 +27,20 @@ def dialect_name(executor: Executor) -> str:
 def upsert_insert(executor: Executor, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT, for PostgreSQL and the SQLite first-run default."""
     return (pg_insert if dialect_name(executor) == "postgresql" else sqlite_insert)(table)
+
+
+def among(executor: Executor, column: Any, values: Iterable[Any]) -> Any:
+    """`column IN values` for a batch's thousands of keys.
+
+    PostgreSQL: `column = ANY(<one bound array>)`. An IN list binds one parameter per value,
+    and rendering, converting and planning thousands of placeholders cost more than the lookup
+    itself (a tenth of an attribution batch); one array parameter also gives one prepared
+    statement whatever the count. Elsewhere (the SQLite first run) a plain IN.
+    """
+    values = list(values)
+    if dialect_name(executor) != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
 
 
 def bulk_update(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) -> None:
