@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from connect.campaigns.models import (
     Campaign,
@@ -18,7 +20,7 @@ from connect.campaigns.models import (
     MemberStatus,
     Visibility,
 )
-from connect.conversions.attribution import attribute_batch
+from connect.conversions.attribution import BatchPlan, attribute_batch, plan_batch
 from connect.conversions.models import Commission, CommissionStatus, Order, OrderStatus
 from connect.conversions.schemas import OrderIn, RefundIn
 from connect.conversions.services import (
@@ -480,6 +482,106 @@ def test_killed_attribution_leaves_nothing_half_done(shop, monkeypatch):
     result = attribute_orders(db.session, NOW)
     assert result.attributed == 5 and len(commissions()) == 5
     assert attribute_orders(db.session, NOW).orders == 0
+
+
+def test_the_job_writes_each_batch_in_a_thread_while_it_plans_the_next(shop, monkeypatch):
+    link = link_for(shop["creator"], shop["p1"].id)
+    for n in range(7):
+        place(shop, f"O-p{n}", click_id=click_on(link, at=NOW - timedelta(hours=1)))
+    db.session.commit()
+    writers, real_apply = [], BatchPlan.apply
+
+    def apply(plan, session):
+        writers.append((threading.current_thread().name, [o.id for o in plan.orders]))
+        return real_apply(plan, session)
+
+    monkeypatch.setattr(BatchPlan, "apply", apply)
+    seen = []
+    result = attribute_orders(db.session, NOW, batch_size=2, after_batch=seen.append)
+    # Four batches of 2, 2, 2 and 1 orders, then the empty one that ends the job; every write
+    # ran on the writer thread, in id order, and each batch was reported once it committed.
+    assert [b.orders for b in seen] == [2, 2, 2, 1, 0]
+    assert {name for name, _ in writers} == {"attribution-writer_0"}
+    written = [i for _, ids in writers for i in ids]
+    assert written == sorted(written) and len(set(written)) == 7
+    assert (result.orders, result.attributed, result.commissions) == (7, 7, 7)
+    assert len(commissions()) == 7 and ledger_sums() == {"EUR": 0}
+    assert attribute_orders(db.session, NOW).orders == 0
+
+
+def test_a_failed_write_keeps_the_committed_batches_and_frees_the_planned_one(shop, monkeypatch):
+    link = link_for(shop["creator"], shop["p1"].id)
+    for n in range(6):
+        place(shop, f"O-f{n}", click_id=click_on(link, at=NOW - timedelta(hours=1)))
+    db.session.commit()
+    real_apply, writes = BatchPlan.apply, []
+
+    def apply(plan, session):
+        writes.append(plan)
+        if len(writes) == 2:
+            raise RuntimeError("the database went away")
+        return real_apply(plan, session)
+
+    monkeypatch.setattr(BatchPlan, "apply", apply)
+    with pytest.raises(RuntimeError, match="went away"):
+        attribute_orders(db.session, NOW, batch_size=2)
+    db.session.rollback()
+    statuses = db.session.scalars(select(Order.status).order_by(Order.id)).all()
+    assert statuses == [OrderStatus.ATTRIBUTED] * 2 + [OrderStatus.RECEIVED] * 4
+    # The third batch had been planned (its orders locked) while the second was written: the
+    # job rolled it back, so nothing holds those orders now.
+    with db.engine.connect() as other:
+        locked = other.execute(
+            select(Order.id)
+            .where(Order.status == OrderStatus.RECEIVED)
+            .with_for_update(nowait=True)
+        ).all()
+        other.rollback()
+    assert len(locked) == 4
+    monkeypatch.undo()
+    assert attribute_orders(db.session, NOW).attributed == 4
+    assert len(commissions()) == 6 and ledger_sums() == {"EUR": 0}
+
+
+def test_a_budget_is_charged_when_a_batch_is_written_not_when_it_is_planned(shop):
+    campaign = Campaign(
+        brand_id=shop["brand"].id,
+        name="Tiny",
+        starts_on=NOW.date(),
+        status=CampaignStatus.ACTIVE,
+        visibility=Visibility.OPEN,
+        default_rate_bps=1000,
+        currency="EUR",
+        budget_minor=1500,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    link = link_for(shop["creator"], shop["p1"].id, campaign_id=campaign.id)
+    for n in range(2):  # each earns 10.00 EUR; the budget is 15.00
+        place(
+            shop,
+            f"O-c{n}",
+            click_id=click_on(link, at=NOW - timedelta(hours=1)),
+            lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 10000}],
+        )
+    db.session.commit()
+    # Two workers plan a batch each before either writes: both see the whole budget free.
+    first, second = db.session(), Session(bind=db.engine)
+    try:
+        plan_a = plan_batch(first, NOW, limit=1)
+        plan_b = plan_batch(second, NOW, limit=1)  # skips the order the first one holds
+        assert [o.id for o in plan_a.orders] != [o.id for o in plan_b.orders]
+        plan_b.apply(second)
+        second.commit()
+        plan_a.apply(first)  # waits for nothing now, and reads what the second one spent
+        first.commit()
+    finally:
+        second.close()
+    got = sorted((c.amount_minor, c.capped_minor, c.budget_minor) for c in commissions())
+    assert got == [(500, 500, 500), (1000, 0, 1000)]
+    db.session.refresh(campaign)
+    assert campaign.spent_minor == 1500 == sum(c.budget_minor for c in commissions())
+    assert creator_balances(db.session, shop["creator"].id)["EUR"]["pending"] == Money(1500, "EUR")
 
 
 def test_clicks_after_a_campaign_ended_earn_the_brand_default(shop):

@@ -641,9 +641,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         try:
             with ExitStack() as stack:
-                stack.enter_context(
-                    mock.patch.object(attribution_module.BatchPlan, "apply", apply)
-                )
+                stack.enter_context(mock.patch.object(attribution_module.BatchPlan, "apply", apply))
                 module = {"accrual": attribution_module, "reversal": services_module}.get(kill)
                 if module is not None:
                     post = crashing(module.post_many)

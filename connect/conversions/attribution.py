@@ -166,6 +166,7 @@ class BatchPlan:
     lines: dict[int, list[Row]] = field(default_factory=dict)  # order id -> its lines
     commissions: list[dict[str, Any]] = field(default_factory=list)
     charges: list[BudgetCharge] = field(default_factory=list)
+    last_id: int = 0  # the highest order id the batch holds
 
     def apply(self, session: Session) -> BatchResult:
         """Write the batch: budgets, commissions, ledger journals, webhooks, orders. The caller
@@ -192,8 +193,10 @@ def attribute_batch(session: Session, now: datetime, limit: int = 2000) -> Batch
     return plan_batch(session, now, limit).apply(session)
 
 
-def plan_batch(session: Session, now: datetime, limit: int = 2000) -> BatchPlan:
-    """Lock up to `limit` received orders that are due (skipping those another batch holds)
+def plan_batch(session: Session, now: datetime, limit: int = 2000, after_id: int = 0) -> BatchPlan:
+    """Lock up to `limit` received orders that are due, with ids above `after_id` (a job passes
+    its previous batch's last id, so each batch reads only its own stretch of the backlog
+    index, not the entries earlier batches left behind), skipping those another batch holds;
     and work out what attributing them writes."""
     # Plain rows, not ORM objects: the batch only reads them, and writes back in bulk.
     orders = session.execute(
@@ -203,6 +206,7 @@ def plan_batch(session: Session, now: datetime, limit: int = 2000) -> BatchPlan:
         .where(
             Order.status == bindparam("received", OrderStatus.RECEIVED, literal_execute=True),
             Order.attribute_after <= now,
+            Order.id > after_id,
         )
         .order_by(Order.id)
         .limit(limit)
@@ -211,6 +215,7 @@ def plan_batch(session: Session, now: datetime, limit: int = 2000) -> BatchPlan:
     plan = BatchPlan(BatchResult(orders=len(orders)))
     if not orders:
         return plan
+    plan.last_id = orders[-1].id
     codes = promo_lookup(session, {(o.brand_id, o.promo_code) for o in orders if o.promo_code})
     disabled = {
         o.id: code.code

@@ -55,7 +55,9 @@ class Order(IdMixin, TimestampsMixin, db.Model):
         ),
     )
 
-    brand_id: Mapped[int] = column(ForeignKey("brands.id"), index=True)
+    # No index of its own: (brand_id, external_id) serves every lookup by brand, and each index
+    # costs the attribution batch an entry per order it updates.
+    brand_id: Mapped[int] = column(ForeignKey("brands.id"))
     #: The brand's own order id; (brand, external_id) is the idempotency key of intake.
     external_id: Mapped[str] = column(String(100))
     #: SHA-256 of the canonical request body: the same id with another body is a conflict.
@@ -163,6 +165,14 @@ class Commission(IdMixin, TimestampsMixin, db.Model):
         ),
         CheckConstraint("reversed_minor BETWEEN 0 AND amount_minor", name="reversal_bounds"),
         CheckConstraint("length(currency) = 3 AND length(base_currency) = 3", name="currency_iso"),
+        # Only paid-out commissions are looked up by payout: new commissions (payout_id NULL)
+        # add no entry, which the attribution batch would otherwise write for every line.
+        Index(
+            "ix_commissions_payout_id",
+            "payout_id",
+            postgresql_where=text("payout_id IS NOT NULL"),
+            sqlite_where=text("payout_id IS NOT NULL"),
+        ),
     )
 
     order_line_id: Mapped[int] = column(ForeignKey("order_lines.id"))
@@ -192,4 +202,4 @@ class Commission(IdMixin, TimestampsMixin, db.Model):
     status: Mapped[CommissionStatus] = column(enum_type(CommissionStatus))
     hold_reason: Mapped[str] = column(String(200), default="")
     approve_after: Mapped[datetime] = column(UTCDateTime, index=True)
-    payout_id: Mapped[int | None] = column(ForeignKey("payouts.id"), nullable=True, index=True)
+    payout_id: Mapped[int | None] = column(ForeignKey("payouts.id"), nullable=True)

@@ -45,10 +45,13 @@ def attribute_orders(
         for name in vars(total):
             setattr(total, name, getattr(total, name) + getattr(batch, name))
 
+    last_id = 0
     if dialect_name(session) != "postgresql":
         for _ in range(max_batches):
             with gc_paused():
-                batch = _write(session, plan_batch(session, now, batch_size))
+                plan = plan_batch(session, now, batch_size, last_id)
+                last_id = plan.last_id
+                batch = _write(session, plan)
             done(batch)
             # Deferred orders get a later attribute_after, so every batch makes progress.
             if batch.orders == 0:
@@ -67,7 +70,8 @@ def attribute_orders(
             for number in range(max_batches):
                 current = sessions[number % 2]
                 with gc_paused():
-                    plan = plan_batch(current, now, batch_size)
+                    plan = plan_batch(current, now, batch_size, last_id)
+                    last_id = plan.last_id
                     if writing is not None:
                         done(writing.result())
                         writing = None

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ARRAY, BigInteger, String, and_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from connect.core.db import copy_insert, copy_insert_new, dialect_name, upsert_insert
@@ -52,40 +52,62 @@ def account_ids(session: Session, needed: Iterable[tuple[AccountKind, int, str]]
     needed = set(needed)
     if not needed:
         return {}
-
-    kinds = {k for k, _, _ in needed}
-    currencies = {c for _, _, c in needed}
-    owners = sorted({o for _, o, _ in needed})
-
-    def lookup() -> dict[tuple[AccountKind, int, str], int]:
-        found: dict[tuple[AccountKind, int, str], int] = {}
-        # Chunked: a batch paying 100,000 creators must stay under the 65,535 bind parameters.
-        for start in range(0, len(owners), 10_000):
-            rows = session.execute(
-                select(
-                    LedgerAccount.id,
-                    LedgerAccount.kind,
-                    LedgerAccount.owner_id,
-                    LedgerAccount.currency,
-                ).where(
-                    LedgerAccount.kind.in_(kinds),
-                    LedgerAccount.owner_id.in_(owners[start : start + 10_000]),
-                    LedgerAccount.currency.in_(currencies),
-                )
-            )
-            for i, k, o, c in rows:
-                if (AccountKind(k), o, c) in needed:
-                    found[(AccountKind(k), o, c)] = i
-        return found
-
-    found = lookup()
+    found = _lookup_accounts(session, needed)
     missing = needed - found.keys()
     if missing:
         session.execute(
             upsert_insert(session, LedgerAccount).on_conflict_do_nothing(),
             [{"kind": k.value, "owner_id": o, "currency": c} for k, o, c in sorted(missing)],
         )
-        found = lookup()
+        found.update(_lookup_accounts(session, missing))
+    return found
+
+
+AccountKey = tuple[AccountKind, int, str]
+
+
+def _lookup_accounts(session: Session, wanted: set[AccountKey]) -> dict[AccountKey, int]:
+    columns = (LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id, LedgerAccount.currency)
+    keys = sorted(wanted)
+    if dialect_name(session) == "postgresql":
+        # One probe of the (kind, owner, currency) key per account: IN lists on the three
+        # columns would probe every combination of the kinds, owners and currencies asked for.
+        given = (
+            func.unnest(
+                bindparam(None, [k.value for k, _, _ in keys], type_=ARRAY(String)),
+                bindparam(None, [o for _, o, _ in keys], type_=ARRAY(BigInteger)),
+                bindparam(None, [c for _, _, c in keys], type_=ARRAY(String)),
+            )
+            .table_valued("kind", "owner_id", "currency")
+            .render_derived()
+        )
+        statements = [
+            select(*columns).join(
+                given,
+                and_(
+                    LedgerAccount.kind == given.c.kind,
+                    LedgerAccount.owner_id == given.c.owner_id,
+                    LedgerAccount.currency == given.c.currency,
+                ),
+            )
+        ]
+    else:
+        # The SQLite first run binds one parameter per owner: chunked under its limit.
+        owners = sorted({o for _, o, _ in keys})
+        statements = [
+            select(*columns).where(
+                LedgerAccount.kind.in_({k for k, _, _ in keys}),
+                LedgerAccount.owner_id.in_(owners[start : start + 10_000]),
+                LedgerAccount.currency.in_({c for _, _, c in keys}),
+            )
+            for start in range(0, len(owners), 10_000)
+        ]
+    found: dict[AccountKey, int] = {}
+    for statement in statements:
+        for account_id, kind, owner_id, currency in session.execute(statement):
+            key = (AccountKind(kind), owner_id, currency)
+            if key in wanted:
+                found[key] = account_id
     return found
 
 
