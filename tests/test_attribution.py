@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import connect.conversions.tasks as tasks_module
 from connect.campaigns.models import (
     Campaign,
     CampaignMember,
@@ -364,6 +366,48 @@ def test_budget_caps_commissions_and_records_the_overflow(shop):
     assert got == [(1000, 0, 1000), (500, 500, 500), (0, 1000, 0)]
     assert campaign.spent_minor == 1500 == sum(c.budget_minor for c in commissions())
     assert creator_balances(db.session, shop["creator"].id)["EUR"]["pending"] == Money(1500, "EUR")
+
+
+def test_the_job_charges_a_shared_budget_batch_after_batch(shop, monkeypatch):
+    # Each batch's order updates take key-share locks on the campaign (foreign key checks)
+    # while the previous batch, in the writer thread, locks it to charge the budget. With a
+    # lock strong enough to conflict, the two waited for each other for ever; the short lock
+    # timeout turns such a hang into a failure here.
+    monkeypatch.setattr(tasks_module, "WRITE_LOCK_TIMEOUT", "2s")
+    real_apply = BatchPlan.apply
+
+    def late_apply(plan, session):
+        time.sleep(0.3)  # the next batch's plan takes its locks first
+        return real_apply(plan, session)
+
+    monkeypatch.setattr(BatchPlan, "apply", late_apply)
+    campaign = Campaign(
+        brand_id=shop["brand"].id,
+        name="Shared",
+        starts_on=NOW.date(),
+        status=CampaignStatus.ACTIVE,
+        visibility=Visibility.OPEN,
+        default_rate_bps=1000,
+        currency="EUR",
+        budget_minor=2500,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    link = link_for(shop["creator"], shop["p1"].id, campaign_id=campaign.id)
+    for n in range(4):  # each earns 10.00 EUR; the budget is 25.00
+        place(
+            shop,
+            f"O-s{n}",
+            click_id=click_on(link, at=NOW - timedelta(hours=1)),
+            lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 10000}],
+        )
+    db.session.commit()
+    result = attribute_orders(db.session, NOW, batch_size=1)
+    assert result.attributed == 4
+    got = [(c.amount_minor, c.capped_minor, c.budget_minor) for c in commissions()]
+    assert got == [(1000, 0, 1000), (1000, 0, 1000), (500, 500, 500), (0, 1000, 0)]
+    db.session.refresh(campaign)
+    assert campaign.spent_minor == 2500
 
 
 def test_fx_conversion_to_the_creators_currency(shop):

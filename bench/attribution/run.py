@@ -891,7 +891,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10,
         help="also run at sizes divided by this, in a fresh database (1: skip)",
     )
-    parser.add_argument("--batch-size", type=int, default=2000, help="attribute_orders batch")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="attribute_orders batch (default: the job's)"
+    )
     parser.add_argument("--db-name", default="connect_bench_attribution")
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed() value")
     parser.add_argument("--profile", action="store_true", help="run the pipeline under cProfile")
@@ -907,6 +909,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.batch_size is None:
+        from connect.conversions.tasks import BATCH_SIZE
+
+        args.batch_size = BATCH_SIZE
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.monotonic()

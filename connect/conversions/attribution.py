@@ -157,8 +157,13 @@ class BudgetCharge:
 
 @dataclass
 class BatchPlan:
-    """What one batch will write, computed from reads alone (no row is changed, no lock but
-    the orders' own is taken), so planning the next batch can overlap writing this one."""
+    """A batch in two steps, so that planning the next batch can overlap writing this one.
+
+    `plan_batch` locks the batch's orders, reads, computes, and writes the orders' new state:
+    rows only this batch holds. `apply` writes everything other batches may also touch
+    (budgets, ledger accounts, journals) and the commissions capped by a budget, in the same
+    transaction, which the caller then commits.
+    """
 
     result: BatchResult
     changes: OrderChanges = field(default_factory=OrderChanges)
@@ -169,8 +174,8 @@ class BatchPlan:
     last_id: int = 0  # the highest order id the batch holds
 
     def apply(self, session: Session) -> BatchResult:
-        """Write the batch: budgets, commissions, ledger journals, webhooks, orders. The caller
-        commits; a crash before that leaves every order as it was."""
+        """Write the rest of the batch: budgets, commissions, ledger journals, webhooks. The
+        caller commits; a crash before that leaves every order as it was."""
         _charge_budgets(session, self.charges)
         if self.commissions:
             copy_insert(session, Commission, self.commissions)
@@ -182,7 +187,6 @@ class BatchPlan:
             _reverse_early_refunds(
                 session, self.lines, {c["order_line_id"] for c in self.commissions}
             )
-        self.changes.write(session)
         session.flush()
         return self.result
 
@@ -197,7 +201,8 @@ def plan_batch(session: Session, now: datetime, limit: int = 2000, after_id: int
     """Lock up to `limit` received orders that are due, with ids above `after_id` (a job passes
     its previous batch's last id, so each batch reads only its own stretch of the backlog
     index, not the entries earlier batches left behind), skipping those another batch holds;
-    and work out what attributing them writes."""
+    work out what attributing them writes, and write the orders' new state (the rest is
+    written by `BatchPlan.apply`)."""
     # Plain rows, not ORM objects: the batch only reads them, and writes back in bulk.
     orders = session.execute(
         select(Order.__table__)
@@ -250,6 +255,7 @@ def plan_batch(session: Session, now: datetime, limit: int = 2000, after_id: int
     plan.orders = [o for o in orders if o.id in matches]
     if plan.orders:
         _plan_earnings(session, plan, matches, now)
+    plan.changes.write(session)
     return plan
 
 
@@ -584,9 +590,12 @@ def _charge_budgets(session: Session, charges: Sequence[BudgetCharge]) -> None:
     """Charge each covered line to its campaign's budget, in order; the part of a line above
     what the budget still covers is capped (recorded, never paid).
 
-    The budgeted campaigns are locked (FOR UPDATE, in id order) here, when the batch is
-    written, not when it is planned: concurrent batches charge a budget one after the other,
-    and hold the lock only from this point to their commit.
+    The budgeted campaigns are locked (in id order) here, when the batch is written, not when
+    it is planned: concurrent batches charge a budget one after the other, and hold the lock
+    only from this point to their commit. FOR NO KEY UPDATE, the strength an update of
+    spent_minor needs: FOR UPDATE would also wait for the key-share locks that the foreign key
+    checks of the next batch's order updates hold on the same campaign, while that batch waits
+    for this one to commit.
     """
     if not charges:
         return
@@ -596,7 +605,7 @@ def _charge_budgets(session: Session, charges: Sequence[BudgetCharge]) -> None:
             select(Campaign)
             .where(Campaign.id.in_({charge.campaign_id for charge in charges}))
             .order_by(Campaign.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
     }

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import text
 from sqlalchemy.orm import Session, scoped_session
 
 from connect.conversions.attribution import BatchPlan, BatchResult, plan_batch
@@ -19,12 +20,19 @@ from connect.conversions.services import approve_due
 from connect.core.db import dialect_name
 from connect.core.jobs import gc_paused
 
+# Orders per batch (per transaction). Larger batches spread each statement's fixed cost over
+# more orders (bench/attribution: 6,955 orders/s at 2,000, 7,435 at 5,000); a batch holds its
+# orders locked for about two batch times (well under a second), which is what a refund or a
+# replayed postback of one of them may wait.
+BATCH_SIZE = 5000
+WRITE_LOCK_TIMEOUT = "60s"
+
 
 def attribute_orders(
     session: Session | scoped_session[Session],
     now: datetime,
     *,
-    batch_size: int = 2000,
+    batch_size: int = BATCH_SIZE,
     max_batches: int = 1000,
     after_batch: Callable[[BatchResult], None] | None = None,
 ) -> BatchResult:
@@ -104,6 +112,10 @@ def _write_in(app: Any, session: Session, plan: BatchPlan) -> BatchResult:
     # Commit hooks enqueue jobs and read the app's configuration: they need the app context.
     # (The planning thread pauses the garbage collector for both.)
     with app.app_context():
+        # The planning thread keeps the next batch's transaction open until this write ends.
+        # Should this write ever wait for a lock that transaction holds, PostgreSQL cannot see
+        # the cycle (one side of it waits in Python): a failed job is retried, a hung one not.
+        session.execute(text(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'"))
         return _write(session, plan)
 
 
