@@ -17,7 +17,10 @@ What it does, all thrown away at the end (unless --keep):
 3. baseline: one bare set-based statement that finds every order's last non-bot click by
    visitor (run 3 times with a warm cache, before attribution; the median counts);
 4. `attribute_orders(db.session, now)` over all orders, timed: selects, commission inserts,
-   ledger journals, order updates and one commit per batch included;
+   ledger journals, order updates and one commit per batch included. The job's batch size
+   (`--batch-size`), and as in production on PostgreSQL, batch N+1 is planned while a writer
+   thread writes batch N on a second connection: "CPU of the PostgreSQL backend" sums both
+   backends, and the SQL times of the two threads overlap;
 5. checks: ledger balanced (per currency and per journal), every attributed order line has its
    commission, commissions agree with the creator ledger accounts, and each order's winning
    click agrees with an independent SQL statement of the attribution rules;

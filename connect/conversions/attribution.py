@@ -1,7 +1,9 @@
 """Attribution: which creator an order belongs to, and what each of its lines earns.
 
 Set-based on purpose: a batch of orders costs a fixed number of statements (find clicks, load
-rates, insert commissions, post journals, update orders), never a query per order.
+rates, insert commissions, post journals, update orders), never a query per order. A batch runs
+in two steps (`plan_batch`, then `BatchPlan.apply`, one transaction), so the job can plan the
+next batch while the previous one is written (see `tasks.attribute_orders`).
 
 Rules, in order (`orders.attributed_by` records which one won):
 0. Disabled promo code: an order carrying a code of this brand that is disabled when the order is
