@@ -340,27 +340,34 @@ def test_fraud_signals_hold_the_commission(shop, signal):
     assert ledger_sums() == {"EUR": 0}
 
 
-def test_budget_caps_commissions_and_records_the_overflow(shop):
+def budgeted_orders(shop, *, budget_minor: int, orders: int) -> Campaign:
+    """A campaign paying 10% with a budget, and `orders` orders through its link, each earning
+    10.00 EUR."""
     campaign = Campaign(
         brand_id=shop["brand"].id,
-        name="Tiny",
+        name=f"Budget {budget_minor}",
         starts_on=NOW.date(),
         status=CampaignStatus.ACTIVE,
         visibility=Visibility.OPEN,
         default_rate_bps=1000,
         currency="EUR",
-        budget_minor=1500,
+        budget_minor=budget_minor,
     )
     db.session.add(campaign)
     db.session.flush()
     link = link_for(shop["creator"], shop["p1"].id, campaign_id=campaign.id)
-    for n in range(3):  # each earns 10.00 EUR; the budget is 15.00
+    for n in range(orders):
         place(
             shop,
-            f"O-b{n}",
+            f"O-budget-{n}",
             click_id=click_on(link, at=NOW - timedelta(hours=1)),
             lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 10000}],
         )
+    return campaign
+
+
+def test_budget_caps_commissions_and_records_the_overflow(shop):
+    campaign = budgeted_orders(shop, budget_minor=1500, orders=3)
     attribute()
     got = [(c.amount_minor, c.capped_minor, c.budget_minor) for c in commissions()]
     assert got == [(1000, 0, 1000), (500, 500, 500), (0, 1000, 0)]
@@ -381,26 +388,7 @@ def test_the_job_charges_a_shared_budget_batch_after_batch(shop, monkeypatch):
         return real_apply(plan, session)
 
     monkeypatch.setattr(BatchPlan, "apply", late_apply)
-    campaign = Campaign(
-        brand_id=shop["brand"].id,
-        name="Shared",
-        starts_on=NOW.date(),
-        status=CampaignStatus.ACTIVE,
-        visibility=Visibility.OPEN,
-        default_rate_bps=1000,
-        currency="EUR",
-        budget_minor=2500,
-    )
-    db.session.add(campaign)
-    db.session.flush()
-    link = link_for(shop["creator"], shop["p1"].id, campaign_id=campaign.id)
-    for n in range(4):  # each earns 10.00 EUR; the budget is 25.00
-        place(
-            shop,
-            f"O-s{n}",
-            click_id=click_on(link, at=NOW - timedelta(hours=1)),
-            lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 10000}],
-        )
+    campaign = budgeted_orders(shop, budget_minor=2500, orders=4)
     db.session.commit()
     result = attribute_orders(db.session, NOW, batch_size=1)
     assert result.attributed == 4
@@ -507,11 +495,16 @@ def test_refund_before_attribution_is_applied_when_attributed(shop):
     assert creator_balances(db.session, shop["creator"].id)["EUR"]["pending"] == Money(250, "EUR")
 
 
-def test_killed_attribution_leaves_nothing_half_done(shop, monkeypatch):
+def clicked_orders(shop, count: int) -> None:
+    """`count` committed orders, each with the click id of a click an hour earlier."""
     link = link_for(shop["creator"], shop["p1"].id)
-    for n in range(5):
-        place(shop, f"O-k{n}", click_id=click_on(link, at=NOW - timedelta(hours=1)))
+    for n in range(count):
+        place(shop, f"O-clicked-{n}", click_id=click_on(link, at=NOW - timedelta(hours=1)))
     db.session.commit()
+
+
+def test_killed_attribution_leaves_nothing_half_done(shop, monkeypatch):
+    clicked_orders(shop, 5)
 
     def crash(*args, **kwargs):
         raise RuntimeError("killed")
@@ -529,10 +522,7 @@ def test_killed_attribution_leaves_nothing_half_done(shop, monkeypatch):
 
 
 def test_the_job_writes_each_batch_in_a_thread_while_it_plans_the_next(shop, monkeypatch):
-    link = link_for(shop["creator"], shop["p1"].id)
-    for n in range(7):
-        place(shop, f"O-p{n}", click_id=click_on(link, at=NOW - timedelta(hours=1)))
-    db.session.commit()
+    clicked_orders(shop, 7)
     writers, real_apply = [], BatchPlan.apply
 
     def apply(plan, session):
@@ -554,10 +544,7 @@ def test_the_job_writes_each_batch_in_a_thread_while_it_plans_the_next(shop, mon
 
 
 def test_a_failed_write_keeps_the_committed_batches_and_frees_the_planned_one(shop, monkeypatch):
-    link = link_for(shop["creator"], shop["p1"].id)
-    for n in range(6):
-        place(shop, f"O-f{n}", click_id=click_on(link, at=NOW - timedelta(hours=1)))
-    db.session.commit()
+    clicked_orders(shop, 6)
     real_apply, writes = BatchPlan.apply, []
 
     def apply(plan, session):
@@ -588,26 +575,7 @@ def test_a_failed_write_keeps_the_committed_batches_and_frees_the_planned_one(sh
 
 
 def test_a_budget_is_charged_when_a_batch_is_written_not_when_it_is_planned(shop):
-    campaign = Campaign(
-        brand_id=shop["brand"].id,
-        name="Tiny",
-        starts_on=NOW.date(),
-        status=CampaignStatus.ACTIVE,
-        visibility=Visibility.OPEN,
-        default_rate_bps=1000,
-        currency="EUR",
-        budget_minor=1500,
-    )
-    db.session.add(campaign)
-    db.session.flush()
-    link = link_for(shop["creator"], shop["p1"].id, campaign_id=campaign.id)
-    for n in range(2):  # each earns 10.00 EUR; the budget is 15.00
-        place(
-            shop,
-            f"O-c{n}",
-            click_id=click_on(link, at=NOW - timedelta(hours=1)),
-            lines=[{"sku": "SKU-1", "quantity": 1, "unit_price": 10000}],
-        )
+    campaign = budgeted_orders(shop, budget_minor=1500, orders=2)
     db.session.commit()
     # Two workers plan a batch each before either writes: both see the whole budget free.
     first, second = db.session(), Session(bind=db.engine)
