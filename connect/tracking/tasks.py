@@ -19,6 +19,7 @@ from redis import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.orm import Session
 
+from connect.core.jobs import gc_paused
 from connect.tracking.capture import GROUP, STREAM
 from connect.tracking.services import parse_click, purge_old_clicks, store_clicks
 
@@ -63,19 +64,20 @@ def drain_clicks(
     stored = 0
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline:
-        entries = _next_batch(redis, consumer, batch_size, claim_idle_ms)
-        if not entries:
-            break
-        ids, rows, bad = [], [], []
-        for entry_id, fields in entries:
-            ids.append(entry_id)
-            try:
-                rows.append(parse_click(fields[b"c"], fields.get(b"l")))
-            except (KeyError, ValueError, TypeError) as exc:
-                log.error("unreadable click entry %s: %s", entry_id, exc)
-                bad.append(fields)
-        store_clicks(session, rows)
-        session.commit()
+        with gc_paused():
+            entries = _next_batch(redis, consumer, batch_size, claim_idle_ms)
+            if not entries:
+                break
+            ids, rows, bad = [], [], []
+            for entry_id, fields in entries:
+                ids.append(entry_id)
+                try:
+                    rows.append(parse_click(fields[b"c"], fields.get(b"l")))
+                except (KeyError, ValueError, TypeError) as exc:
+                    log.error("unreadable click entry %s: %s", entry_id, exc)
+                    bad.append(fields)
+            store_clicks(session, rows)
+            session.commit()
         with redis.pipeline() as pipe:
             for fields in bad:
                 pipe.xadd(DEAD_LETTERS, fields)
