@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 from flask import Flask
+from rq import SimpleWorker
+from rq.job import JobStatus
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,7 @@ from connect.conversions.services import (
     release_hold,
 )
 from connect.conversions.tasks import attribute_orders
+from connect.core.jobs import queue, redis_connection
 from connect.core.money import Money
 from connect.core.time import utcnow
 from connect.creators.models import CreatorVisitor
@@ -541,6 +544,21 @@ def test_the_job_writes_each_batch_in_a_thread_while_it_plans_the_next(shop, mon
     assert (result.orders, result.attributed, result.commissions) == (7, 7, 7)
     assert len(commissions()) == 7 and ledger_sums() == {"EUR": 0}
     assert attribute_orders(db.session, NOW).orders == 0
+
+
+def test_the_attribution_job_runs_on_a_real_worker(shop):
+    # The RQ entry point that order intake queues: its own app context, the writer thread,
+    # the commit hooks running in that thread.
+    clicked_orders(shop, 3)
+    attribution = queue("attribution")
+    (job_id,) = attribution.job_ids
+    SimpleWorker([attribution], connection=redis_connection()).work(burst=True)
+    job = attribution.fetch_job(job_id)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value()["attributed"] == 3
+    db.session.expire_all()
+    assert db.session.scalars(select(Order.status)).all() == [OrderStatus.ATTRIBUTED] * 3
+    assert len(commissions()) == 3 and ledger_sums() == {"EUR": 0}
 
 
 def test_a_failed_write_keeps_the_committed_batches_and_frees_the_planned_one(shop, monkeypatch):
