@@ -162,9 +162,9 @@ class BatchPlan:
     """A batch in two steps, so that planning the next batch can overlap writing this one.
 
     `plan_batch` locks the batch's orders, reads, computes, and writes the orders' new state:
-    rows only this batch holds. `apply` writes everything other batches may also touch
-    (budgets, ledger accounts, journals) and the commissions capped by a budget, in the same
-    transaction, which the caller then commits.
+    rows only this batch holds. `apply`, in the same transaction, writes the rest: the budget
+    charges (taking the budget locks), the commissions whose amounts they cap, ledger journals
+    (and accounts other batches may create too), webhooks. The caller then commits.
     """
 
     result: BatchResult

@@ -38,12 +38,13 @@ def attribute_orders(
 ) -> BatchResult:
     """Attribute every received order that is due, one committed transaction per batch.
 
-    On PostgreSQL, planning a batch (its reads and the commission arithmetic, Python's work)
-    overlaps writing the previous one (COPY, ledger postings, order updates: the database's
-    work) on a second session in a writer thread; a batch's plan locks its orders with SKIP
-    LOCKED, so the next plan takes the orders after them. Batches commit in order, and a failed
-    write stops the job after rolling back the plan that was waiting. SQLite (the first run)
-    cannot skip locked rows: there the batches run one after the other.
+    On PostgreSQL, planning a batch (its reads, the commission arithmetic and its own orders'
+    update) overlaps writing the previous one (budgets, commissions, ledger postings) on a
+    second session in a writer thread: Python works while the database writes. A batch's plan
+    locks its orders with SKIP LOCKED, so the next plan takes the orders after them. Batches
+    commit in order, and a failed write stops the job after rolling back the plan that was
+    waiting. SQLite (the first run) cannot skip locked rows: there the batches run one after
+    the other.
     """
     total = BatchResult()
 
