@@ -86,6 +86,29 @@ def test_orders_and_commissions_stay_in_their_tenant(app):
     assert "X-ORDER-1" not in b.get("/creator/commissions").get_data(as_text=True)
 
 
+def test_brand_orders_say_whom_each_order_credits_and_how(app):
+    with app.app_context():
+        x = factories.brand("xshop", staff_email="staff@x.example")
+        alice = factories.creator(handle="alice")
+        px = factories.product(x, "SKU-1")
+        click = click_on(link_for(alice, px.id), at=utcnow() - timedelta(hours=1))
+        _order(x.id, "X-CLICKED", click_id=click)
+        _order(x.id, "X-NOBODY")
+        db.session.commit()
+        attribute_orders(db.session, utcnow())
+    staff = app.test_client()
+    login(staff, "staff@x.example", factories.PASSWORD)
+    page = staff.get("/brand/xshop/orders").get_data(as_text=True)
+    rows = {row.split("</td>")[0]: row for row in page.split("<tr><td>")[1:]}
+    assert "@alice" in rows["X-CLICKED"] and "click on a link" in rows["X-CLICKED"]
+    assert "@" not in rows["X-NOBODY"] and "—" in rows["X-NOBODY"]
+    staff.post(
+        "/language",
+        data={"locale": "es", "csrf_token": csrf_token(staff, "/brand/xshop/orders")},
+    )
+    assert "clic en un enlace" in staff.get("/brand/xshop/orders").get_data(as_text=True)
+
+
 def test_creator_login_remembers_the_visitor_cookie(app):
     with app.app_context():
         factories.creator(handle="alice")

@@ -117,6 +117,12 @@ _STATUS_LABELS = {
         "attributed": lazy_pgettext("order status", "attributed"),
         "unattributed": lazy_pgettext("order status", "not attributed"),
     },
+    # How an order found its creator (orders.attributed_by).
+    "attribution": {
+        "click": lazy_pgettext("attribution source", "click on a link"),
+        "promo_code": lazy_pgettext("attribution source", "promo code"),
+        "visitor": lazy_pgettext("attribution source", "earlier click by the buyer"),
+    },
     "commission": {
         "pending": lazy_pgettext("commission status", "pending"),
         "held": lazy_pgettext("commission status", "on hold"),

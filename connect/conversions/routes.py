@@ -148,11 +148,20 @@ def brand_orders(brand: Brand, membership: BrandMember) -> Any:
             .group_by(OrderLine.order_id)
         ).all()
     )
+    # Who each attributed order credits: the brand's own orders name only creators it pays.
+    handles = dict(
+        db.session.execute(
+            select(Creator.id, Creator.handle).where(
+                Creator.id.in_({o.creator_id for o in orders if o.creator_id})
+            )
+        ).all()
+    )
     return render_template(
         "conversions/brand_orders.html",
         brand=brand,
         orders=orders,
         totals=totals,
+        handles=handles,
         total=total,
         page=page,
     )
