@@ -5,6 +5,7 @@ connect create-admin EMAIL  create an admin user (asks for the password)
 connect seed-demo           load deterministic demo data and print logins
 connect worker              run an RQ worker
 connect dev                 serve the portal with a worker and Redis (first run)
+connect reseal-secrets      seal stored secrets again under the newest DATA_KEYS key
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(cron_command)
+    app.cli.add_command(reseal_secrets_command)
     register_fx(app)
     app.cli.add_command(dev_command)
 
@@ -42,6 +44,17 @@ def create_admin(email: str, name: str, password: str) -> None:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"admin {user.email} created (id {user.id})")
+
+
+@click.command("reseal-secrets")
+@with_appcontext
+def reseal_secrets_command() -> None:
+    """Seal stored secrets again under the first of DATA_KEYS (the end of a key rotation)."""
+    from connect.webhooks.services import reseal_secrets
+
+    count = reseal_secrets(db.session)
+    db.session.commit()
+    click.echo(f"{count} webhook endpoints sealed under the newest key")
 
 
 @click.command("seed-demo")

@@ -13,6 +13,7 @@ from pathlib import Path
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused in production below
 DEV_IP_HASH_KEY = "dev-only-ip-hash-key-change-me"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_only"  # noqa: S105
+DEV_DATA_KEY = "dev-only-data-key-change-me"
 
 
 class ConfigError(RuntimeError):
@@ -49,6 +50,9 @@ class Settings:
     env: str
     secret_key: str
     ip_hash_key: str
+    #: Keys that seal secrets stored in the database (core/security.seal), newest first: a new
+    #: key goes in front, the old one stays behind it until every value is sealed again.
+    data_keys: tuple[str, ...]
     database_url: str | None
     redis_url: str | None
     s3_endpoint_url: str | None
@@ -70,6 +74,9 @@ class Settings:
             env=os.environ.get("CONNECT_ENV", "development"),
             secret_key=os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
             ip_hash_key=os.environ.get("IP_HASH_KEY", DEV_IP_HASH_KEY),
+            data_keys=tuple(
+                k.strip() for k in os.environ.get("DATA_KEYS", DEV_DATA_KEY).split(",") if k.strip()
+            ),
             database_url=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
             s3_endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
@@ -98,6 +105,8 @@ class Settings:
         unsafe = {
             "SECRET_KEY": self.secret_key in {DEV_SECRET_KEY, ""} or len(self.secret_key) < 32,
             "IP_HASH_KEY": self.ip_hash_key in {DEV_IP_HASH_KEY, ""} or len(self.ip_hash_key) < 32,
+            "DATA_KEYS": not self.data_keys
+            or any(k == DEV_DATA_KEY or len(k) < 32 for k in self.data_keys),
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret in {DEV_STRIPE_WEBHOOK_SECRET, ""},
         }
         bad = sorted(name for name, is_bad in unsafe.items() if is_bad)
@@ -125,6 +134,7 @@ def flask_config(settings: Settings, instance_path: str) -> dict[str, object]:
         "TESTING": testing,
         "SECRET_KEY": settings.secret_key,
         "IP_HASH_KEY": settings.ip_hash_key,
+        "DATA_KEYS": settings.data_keys,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": settings.redis_url,
         # Lua scripts on the click buffer; `connect dev` turns them off on fakeredis.

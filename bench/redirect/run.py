@@ -962,6 +962,7 @@ def main(argv: list[str] | None = None) -> int:
             "CONNECT_ENV": "production",
             "SECRET_KEY": random_secret(),
             "IP_HASH_KEY": random_secret(),
+            "DATA_KEYS": random_secret(),
             "STRIPE_WEBHOOK_SECRET": "whsec_" + random_secret(32),
             "DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
             "REDIS_URL": redis.url,

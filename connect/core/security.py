@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
 
@@ -59,6 +61,43 @@ def keyed_hash(value: str, purpose: str) -> str:
 def keyed_hash_with(key: str, value: str, purpose: str) -> str:
     """`keyed_hash` for code that runs outside an app context (the redirect fast path)."""
     return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+class SealError(RuntimeError):
+    """A sealed value that none of the configured DATA_KEYS opens."""
+
+
+def _sealer() -> MultiFernet:
+    keys = tuple(current_app.config["DATA_KEYS"])
+    cached = current_app.extensions.get("connect_sealer")
+    if cached is None or cached[0] != keys:
+        # Fernet wants 32 random bytes: derived from each configured key (32+ characters).
+        fernets = [
+            Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"connect-seal:" + k.encode()).digest()))
+            for k in keys
+        ]
+        cached = (keys, MultiFernet(fernets))
+        current_app.extensions["connect_sealer"] = cached
+    return cached[1]
+
+
+def seal(value: str) -> str:
+    """`value` encrypted and authenticated (Fernet) under the newest of DATA_KEYS, for secrets
+    the platform must read back (webhook signing secrets): a copy of the database alone does
+    not reveal them. The empty string stays empty."""
+    return _sealer().encrypt(value.encode()).decode() if value else ""
+
+
+def unseal(token: str) -> str:
+    """The value `seal` sealed, under any of DATA_KEYS (so keys can be rotated)."""
+    if not token:
+        return ""
+    try:
+        return _sealer().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise SealError(
+            "a sealed value opens with none of DATA_KEYS: was a key removed too early?"
+        ) from None
 
 
 def safe_next(target: str | None, default: str) -> str:

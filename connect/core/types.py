@@ -11,6 +11,8 @@ from sqlalchemy import BigInteger, DateTime, Enum, Integer, Numeric, String, Typ
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
+from connect.core.security import seal, unseal
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
@@ -77,3 +79,17 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(str(value))
+
+
+class Sealed(TypeDecorator[str]):
+    """A string stored sealed (core/security.seal) and read back in clear: for secrets the
+    platform needs again, such as webhook signing secrets. Never compare it in SQL."""
+
+    impl = String(255)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else seal(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else unseal(value)

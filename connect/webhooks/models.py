@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, relationship
 
 from connect.core.models import CreatedMixin, IdMixin, TimestampsMixin, column
 from connect.core.time import utcnow
-from connect.core.types import UTCDateTime, enum_type
+from connect.core.types import Sealed, UTCDateTime, enum_type
 from connect.extensions import db
 
 
@@ -30,12 +30,12 @@ class WebhookEndpoint(IdMixin, TimestampsMixin, db.Model):
     description: Mapped[str] = column(String(200), default="")
     #: Event types subscribed, e.g. ["conversion.attributed", "commission.approved"].
     events: Mapped[list[str]] = column(JSON, default=list)
-    #: The HMAC key of signatures. Kept in clear because signing needs it; shown to the brand
-    #: once, at creation and at each rotation.
-    secret: Mapped[str] = column(String(100))
+    #: The HMAC key of signatures. Signing needs it back, so it is sealed (encrypted under
+    #: DATA_KEYS), not hashed; shown to the brand once, at creation and at each rotation.
+    secret: Mapped[str] = column(Sealed())
     #: After a rotation the old secret signs too (a second v1=) until this time, so a receiver
     #: can switch keys without dropping deliveries.
-    previous_secret: Mapped[str] = column(String(100), default="")
+    previous_secret: Mapped[str] = column(Sealed(), default="")
     previous_secret_until: Mapped[datetime | None] = column(UTCDateTime, nullable=True)
     enabled: Mapped[bool] = column(default=True)
     created_by_id: Mapped[int | None] = column(

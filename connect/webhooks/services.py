@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from connect.audit.services import record
 from connect.core.jobs import enqueue_after_commit
@@ -180,6 +181,16 @@ def set_enabled(
         action="webhook_endpoint.enable" if enabled else "webhook_endpoint.disable",
         target=endpoint,
     )
+
+
+def reseal_secrets(session: Session) -> int:
+    """Write every endpoint's secrets again, sealed under the newest of DATA_KEYS: the last step
+    of a key rotation, after which the old key can leave DATA_KEYS. Returns the count."""
+    endpoints = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+    for endpoint in endpoints:
+        flag_modified(endpoint, "secret")
+        flag_modified(endpoint, "previous_secret")
+    return len(endpoints)
 
 
 def rotate_secret(
