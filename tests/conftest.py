@@ -21,7 +21,7 @@ from sqlalchemy import text
 os.environ.setdefault("CONNECT_ENV", "testing")
 
 from connect import create_app
-from connect.extensions import db
+from connect.extensions import db, limiter
 from tests.support import services
 
 CSRF_RE = re.compile(
@@ -81,6 +81,11 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     Redis.from_url(application.config["REDIS_URL"]).flushdb()
+    # The limiter is one object for every app the process builds (a job's worker app, the
+    # SQLite first-run app): its counters may live in memory rather than in the Redis just
+    # flushed, and would carry one test's logins into the next.
+    with application.app_context():
+        limiter.reset()
 
 
 @pytest.fixture

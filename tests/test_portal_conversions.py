@@ -169,7 +169,8 @@ def test_admin_releases_and_rejects_holds_with_audit(app):
         first, second = db.session.scalars(select(Commission.id).order_by(Commission.id)).all()
         alice_id = alice.id
     admin = app.test_client()
-    login(admin, "root@example.com", factories.PASSWORD)
+    signed_in = login(admin, "root@example.com", factories.PASSWORD)
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)[:500]
     page = admin.get("/admin/holds").get_data(as_text=True)
     assert "flagged click" in page
     token = csrf_token(admin, "/admin/holds")
