@@ -37,6 +37,11 @@ def dialect_name(executor: Executor) -> str:
     return bind.dialect.name
 
 
+def _connection(executor: Executor) -> Connection:
+    """The Connection a session (or a connection) runs on, for what needs the DBAPI driver."""
+    return executor if isinstance(executor, Connection) else executor.connection()
+
+
 def upsert_insert(executor: Executor, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT, for PostgreSQL and the SQLite first-run default."""
     return (pg_insert if dialect_name(executor) == "postgresql" else sqlite_insert)(table)
@@ -164,7 +169,7 @@ def staged(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) -> It
     INSERT ... SELECT and joins, and empties it on the way out."""
     table = model.__table__
     stage = f"staging_{table.name}"
-    connection = executor if isinstance(executor, Connection) else executor.connection()
+    connection = _connection(executor)
     # A temporary table lives as long as its database connection: created once per connection,
     # not once per batch (the catalogue lookup of IF NOT EXISTS alone took milliseconds).
     created = connection.info.setdefault(_STAGING_TABLES, set())
@@ -177,11 +182,11 @@ def staged(executor: Executor, model: Any, rows: Sequence[dict[str, Any]]) -> It
             )
         )
         created.add(stage)
-    _copy(executor, stage, table, rows)
+    _copy(connection, stage, table, rows)
     try:
         yield sa_table(stage, *(sa_column(c.name) for c in table.c))
     finally:
-        executor.execute(text(f"TRUNCATE {stage}"))
+        connection.execute(text(f"TRUNCATE {stage}"))
 
 
 @event.listens_for(Engine, "rollback")
@@ -199,8 +204,7 @@ def move_staged(table: Any, stage: Any, names: Sequence[str]) -> Any:
 def _copy(executor: Executor, target: str, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     # Column objects, not the dict's keys, name the columns: an unknown key fails here.
     names = [table.c[name].name for name in rows[0]]
-    connection = executor if isinstance(executor, Connection) else executor.connection()
-    raw = connection.connection.driver_connection  # type: ignore[union-attr]
+    raw = _connection(executor).connection.driver_connection  # type: ignore[union-attr]
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN") as copy,

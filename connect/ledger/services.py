@@ -47,7 +47,10 @@ def _check_balanced(spec: JournalSpec) -> None:
         raise LedgerError(f"journal {spec.key} does not balance: {unbalanced}")
 
 
-def account_ids(session: Session, needed: Iterable[tuple[AccountKind, int, str]]) -> dict:
+AccountKey = tuple[AccountKind, int, str]  # (kind, owner id, currency)
+
+
+def account_ids(session: Session, needed: Iterable[AccountKey]) -> dict[AccountKey, int]:
     """Ids of the ledger accounts for (kind, owner, currency), creating missing ones race-safely."""
     needed = set(needed)
     if not needed:
@@ -61,9 +64,6 @@ def account_ids(session: Session, needed: Iterable[tuple[AccountKind, int, str]]
         )
         found.update(_lookup_accounts(session, missing))
     return found
-
-
-AccountKey = tuple[AccountKind, int, str]
 
 
 def _lookup_accounts(session: Session, wanted: set[AccountKey]) -> dict[AccountKey, int]:
